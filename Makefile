@@ -17,6 +17,8 @@ export JUPYTER_DATA_DIR   := $(CURDIR)/$(VENV)/share/jupyter
 export IPYTHONDIR         := $(CURDIR)/$(VENV)/ipython
 export MPLCONFIGDIR       := $(CURDIR)/$(VENV)/matplotlib
 export PYTHONDONTWRITEBYTECODE := 1
+# TensorFlow C++ notices would flood the console of `make run`; errors still show.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 QUICK  ?=
 PARAMS ?=
@@ -45,8 +47,10 @@ data: setup  ## Set up, then fetch and verify MNIST into data/
 lint: setup  ## ruff on helpers, tests, scripts and notebooks
 	$(VENV)/bin/ruff check $(LINTED)
 
-test: data lint  ## Set up, fetch data, lint, then run every test
-	$(PY) -m pytest
+test: data lint  ## Set up, fetch data, lint, unit tests, notebook smoke runs, nbval
+	$(PY) -m pytest -m "not notebooks"
+	$(PY) -m pytest -m notebooks
+	$(PY) -m pytest --nbval --nbval-current-env notebooks
 
 test-fast: data  ## The fast unit tests alone (no notebook runs)
 	$(PY) -m pytest -m "not notebooks"

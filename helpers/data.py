@@ -88,6 +88,8 @@ def parse_idx(path: Path) -> np.ndarray:
         raise ValueError(f"{path}: IDX type 0x{raw[2]:02x} is not unsigned byte (0x08)")
     ndim = raw[3]
     header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated inside its header")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     expected = int(np.prod(shape))
     if len(raw) - header != expected:
@@ -327,7 +329,8 @@ def sample_per_class(
     smallest = int(counts.min())
     if n_per_class > smallest:
         raise ValueError(
-            f"n_per_class={n_per_class} is more than class {int(classes.argmin())} "
+            f"n_per_class={n_per_class} is more than class "
+            f"{int(classes[counts.argmin()])} "
             f"holds ({smallest}); use at most {smallest}"
         )
     rng = np.random.default_rng(seed)

@@ -94,11 +94,7 @@ def parameter_counts(model: keras.Model) -> dict[str, int]:
 
 def feature_weights(model: keras.Model) -> list[np.ndarray]:
     """Copies of the feature layers' weights, to compare before and after training."""
-    return [
-        keras.ops.convert_to_numpy(w).copy()
-        for layer in features_of(model)
-        for w in layer.weights
-    ]
+    return [w for layer in features_of(model) for w in layer.get_weights()]
 
 
 def model_for_target(base: keras.Model, n_classes: int) -> tuple[keras.Sequential, str]:
@@ -133,3 +129,24 @@ def model_for_target(base: keras.Model, n_classes: int) -> tuple[keras.Sequentia
         f"The base model has {old} outputs and this task has {n_classes} classes: "
         f"the output layer is replaced by a new, untrained Dense({n_classes})."
     )
+
+
+def layer_table(model: keras.Model) -> list[dict]:
+    """One row per layer: name, type, output shape, parameters, trainable.
+
+    A plain alternative to ``model.summary()`` whose output is the same in every
+    session (no colour codes, no optimizer line after training).
+    """
+    rows = []
+    for layer in model.layers:
+        n_params = int(sum(np.prod(w.shape) for w in layer.weights))
+        rows.append(
+            {
+                "layer": layer.name,
+                "type": type(layer).__name__,
+                "output shape": str(tuple(layer.output.shape)),
+                "parameters": n_params,
+                "trainable": ("yes" if layer.trainable else "no") if n_params else "-",
+            }
+        )
+    return rows

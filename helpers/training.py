@@ -173,7 +173,9 @@ def train_for_steps(
     The data are reshuffled on every pass. Batches hold ``min(batch_size, len(x))``
     examples. Returns the seconds spent training.
     """
-    check_training_parameters(steps, batch_size, optimizer, learning_rate)
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
+        raise ValueError(f"steps={steps!r}; it must be an integer >= 1")
+    check_training_parameters(1, batch_size, optimizer, learning_rate)
     compile_model(model, optimizer, learning_rate)
     set_seed(seed)
     batch = min(batch_size, len(x))
@@ -184,7 +186,7 @@ def train_for_steps(
         .batch(batch, drop_remainder=True)
     )
     start = time.perf_counter()
-    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+    model.fit(dataset, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0)
     return time.perf_counter() - start
 
 

@@ -1,0 +1,55 @@
+"""Fixtures shared by the unit tests of helpers/."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers.data import DEFAULT_DATA_DIR, Arrays, load_mnist
+
+# TensorFlow reads this once, when it is first imported. Nothing above imports it
+# (helpers.data needs only NumPy), and the test modules that do are collected after
+# this file, so the setting is in place in time.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Examples per digit 0-9 in the synthetic set. Deliberately unequal, and the
+# smallest class is 3 (not 0), so errors about "the smallest class" can be checked.
+SYNTHETIC_COUNTS = (40, 38, 36, 25, 42, 35, 44, 39, 37, 41)
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The folder holding the four real IDX files (filled by `make data`)."""
+    return DEFAULT_DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def mnist() -> Arrays:
+    """The real MNIST, loaded and verified once per test session (read-only)."""
+    return load_mnist(DEFAULT_DATA_DIR)
+
+
+@pytest.fixture
+def synthetic() -> tuple[np.ndarray, np.ndarray]:
+    """377 random uint8 28x28 images with labels 0-9, fixed seed, unique rows.
+
+    Pixels (0, 0) and (0, 1) hold the example's index (little-endian), so every
+    row is unique and can be traced back with ``row_id`` in the tests.
+    """
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10, dtype=np.uint8), SYNTHETIC_COUNTS)
+    y = rng.permutation(labels)
+    x = rng.integers(0, 256, size=(len(y), 28, 28), dtype=np.uint8)
+    index = np.arange(len(y))
+    x[:, 0, 0] = index % 256
+    x[:, 0, 1] = index // 256
+    return x, y
+
+
+# --------------------------------------------------------------------------------
+# Notebook tests (nbval on the committed notebooks, papermill smoke runs) will get
+# their hooks and options here; their owner adds them. Keep everything above this
+# line to fixtures the unit tests share.
