@@ -24,7 +24,7 @@ QUICK  ?=
 PARAMS ?=
 LINTED := helpers tests scripts notebooks
 
-.PHONY: help setup data lint test test-fast run notebooks lab clean
+.PHONY: help setup data lint test test-fast run notebooks html lab clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ run: data  ## The main job: run notebooks 01-04 into build/ (QUICK=1 for a tiny 
 
 notebooks: data  ## Re-execute the committed notebooks in place with default parameters
 	$(PY) scripts/run_course.py --in-place
+
+html: setup  ## Export the executed notebooks to self-contained pages in build/html/
+	$(PY) scripts/export_html.py
 
 lab: data  ## Open the notebooks in JupyterLab with the course's kernel
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

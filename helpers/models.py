@@ -97,38 +97,43 @@ def feature_weights(model: keras.Model) -> list[np.ndarray]:
     return [w for layer in features_of(model) for w in layer.get_weights()]
 
 
-def model_for_target(base: keras.Model, n_classes: int) -> tuple[keras.Sequential, str]:
-    """A copy of ``base`` to train on a task with ``n_classes`` classes.
+def model_for_target(
+    base: keras.Model, n_classes: int, reuse_head: bool = True
+) -> tuple[keras.Sequential, str]:
+    """A model for a task with ``n_classes`` classes that starts from ``base``.
 
-    All weights are copied. If ``base`` already has ``n_classes`` outputs its whole
-    head is reused (as the original example does); otherwise the output layer is
-    replaced by a freshly initialised one. Returns the model and a sentence
-    saying which happened. ``base`` itself is left untouched.
+    The feature layers' weights are always copied from ``base``. With
+    ``reuse_head`` and a matching number of outputs, the classification layers
+    are copied too, as the original example does; if the output sizes differ,
+    only the output layer is new. Without ``reuse_head`` all classification
+    layers are freshly initialised. Returns the model and a sentence saying
+    which happened. ``base`` itself is left untouched.
     """
-    model = keras.models.clone_model(base)
-    model.set_weights(base.get_weights())
-    old = model.get_layer("output").units
-    if old == n_classes:
+    old = base.get_layer("output").units
+    if reuse_head and old == n_classes:
+        model = keras.models.clone_model(base)
+        model.set_weights(base.get_weights())
         return model, (
             f"The base model already has {n_classes} outputs: "
             "its classification layers are reused as they are."
         )
-    layers = [
-        layer for layer in model.layers if layer.name not in ("output", "softmax")
-    ]
-    new = keras.Sequential(
-        [
-            keras.Input(IMAGE_SHAPE, name="image"),
-            *layers,
-            keras.layers.Dense(n_classes, name="output"),
-            keras.layers.Activation("softmax", name="softmax"),
-        ],
-        name=model.name,
-    )
-    return new, (
-        f"The base model has {old} outputs and this task has {n_classes} classes: "
-        f"the output layer is replaced by a new, untrained Dense({n_classes})."
-    )
+    model = build_model(n_classes, name=base.name)
+    copied = FEATURE_LAYER_NAMES
+    if reuse_head:
+        copied += ("dense",)
+        message = (
+            f"The base model has {old} outputs and this task has {n_classes} "
+            f"classes: the output layer is replaced by a new, untrained "
+            f"Dense({n_classes}); the other layers are copied."
+        )
+    else:
+        message = (
+            "The feature layers are copied from the base model; the classification "
+            "layers are new and untrained."
+        )
+    for name in copied:
+        model.get_layer(name).set_weights(base.get_layer(name).get_weights())
+    return model, message
 
 
 def layer_table(model: keras.Model) -> list[dict]:

@@ -39,6 +39,7 @@ QUICK_PARAMETERS = {
     "sample_sizes": [5, None],
     "seeds": [0],
     "min_steps": 20,
+    "reuse_head_sizes": [5],
 }
 
 
@@ -161,8 +162,33 @@ def print_summary(summary: dict) -> None:
         )
 
 
+# The README's headline figure: the output of the cell that draws this figure.
+HEADLINE = (
+    "04_transfer_vs_scratch",
+    "plot_sample_efficiency(",
+    "sample_efficiency.png",
+)
+
+
+def save_cell_figure(notebook: Path, marker: str, path: Path) -> None:
+    """Write the PNG output of the first cell whose source contains ``marker``."""
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and marker in cell.source:
+            for output in cell.outputs:
+                if "image/png" in output.get("data", {}):
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(base64.b64decode(output.data["image/png"]))
+                    return
+    raise ValueError(f"{notebook.name}: no figure drawn by a cell with {marker!r}")
+
+
 def run_in_place() -> None:
-    """`make notebooks`: re-execute the committed notebooks with default parameters."""
+    """`make notebooks`: re-execute the committed notebooks with default parameters.
+
+    Each notebook is replaced only when its run succeeded; the README's headline
+    figure (docs/) is refreshed from the new run of notebook 04.
+    """
     for name in NOTEBOOKS:
         source = NOTEBOOK_DIR / f"{name}.ipynb"
         with tempfile.TemporaryDirectory() as tmp:
@@ -171,6 +197,8 @@ def run_in_place() -> None:
             strip_run_metadata(executed)
             shutil.copyfile(executed, source)
         print(f"    {source.relative_to(REPO)} re-executed in {seconds:.0f} s")
+        if name == HEADLINE[0]:
+            save_cell_figure(source, HEADLINE[1], REPO / "docs" / HEADLINE[2])
 
 
 def main(argv: list[str] | None = None) -> int:

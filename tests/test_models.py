@@ -132,3 +132,17 @@ def test_build_model_rejects_bad_n_classes(n_classes):
     with pytest.raises(ValueError, match="n_classes") as info:
         build_model(n_classes)
     assert repr(n_classes) in str(info.value)
+
+
+def test_model_for_target_with_a_fresh_head_copies_only_the_features():
+    keras.utils.set_random_seed(3)
+    base = build_model(5)
+    model, message = model_for_target(base, 5, reuse_head=False)
+    assert "new and untrained" in message
+    assert [layer.name for layer in model.layers] == STABLE_NAMES
+    for got, want in zip(feature_weights(model), feature_weights(base), strict=True):
+        np.testing.assert_array_equal(got, want)
+    for name in ("dense", "output"):
+        assert not np.array_equal(
+            weights_of(model, name)[0], weights_of(base, name)[0]
+        ), f"{name} should be freshly initialised"

@@ -1,0 +1,67 @@
+"""Cached bottleneck features: run the frozen layers once, train the head on arrays.
+
+Frozen layers never change, so their output for an image is the same in every
+epoch. The cache point is the max-pooling output, *before* the feature dropout:
+dropout is random in training, so it stays in the trained head, where it still
+acts on every step exactly as it does in the whole frozen model.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from helpers.models import build_model
+
+CACHE_POINT = "pool"
+# The layers after the cache point: the head that is trained on cached features.
+HEAD_LAYERS = (
+    "feature_dropout",
+    "flatten",
+    "dense",
+    "dense_relu",
+    "head_dropout",
+    "output",
+    "softmax",
+)
+
+
+def compute_features(
+    model: keras.Model, images: np.ndarray, batch_size: int = 1024
+) -> np.ndarray:
+    """The output of ``model``'s layers up to the cache point, for every image."""
+    extractor = keras.Model(model.inputs, model.get_layer(CACHE_POINT).output)
+    return extractor.predict(images, batch_size=batch_size, verbose=0)
+
+
+def head_of(model: keras.Model) -> keras.Sequential:
+    """A model of the layers after the cache point, with ``model``'s weights.
+
+    The head's layers are new objects (training it leaves ``model`` alone) with the
+    same names, so :func:`copy_head_into` can put the trained weights back.
+    """
+    n_classes = model.get_layer("output").units
+    template = build_model(n_classes)
+    shape = tuple(model.get_layer(CACHE_POINT).output.shape[1:])
+    head = keras.Sequential(
+        [
+            keras.Input(shape, name="features"),
+            *(template.get_layer(name) for name in HEAD_LAYERS),
+        ],
+        name="head",
+    )
+    copy_weights(model, head)
+    return head
+
+
+def copy_head_into(head: keras.Model, model: keras.Model) -> None:
+    """Put a trained head's weights back into the whole model."""
+    copy_weights(head, model)
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> None:
+    """Copy the weights of the head layers from ``source`` to ``target``."""
+    for name in HEAD_LAYERS:
+        weights = source.get_layer(name).get_weights()
+        if weights:
+            target.get_layer(name).set_weights(weights)
