@@ -183,13 +183,13 @@ def save_cell_figure(notebook: Path, marker: str, path: Path) -> None:
     raise ValueError(f"{notebook.name}: no figure drawn by a cell with {marker!r}")
 
 
-def run_in_place() -> None:
+def run_in_place(names: list[str]) -> None:
     """`make notebooks`: re-execute the committed notebooks with default parameters.
 
     Each notebook is replaced only when its run succeeded; the README's headline
     figure (docs/) is refreshed from the new run of notebook 04.
     """
-    for name in NOTEBOOKS:
+    for name in names:
         source = NOTEBOOK_DIR / f"{name}.ipynb"
         with tempfile.TemporaryDirectory() as tmp:
             executed = Path(tmp) / source.name
@@ -211,6 +211,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--build-dir", default=str(REPO / "build"))
     parser.add_argument(
+        "--from",
+        dest="first",
+        choices=NOTEBOOKS,
+        default=NOTEBOOKS[0],
+        help="with --in-place: start at this notebook (the earlier "
+        "ones' artifacts must exist)",
+    )
+    parser.add_argument(
         "-p",
         "--parameter",
         nargs=2,
@@ -222,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.in_place:
-        run_in_place()
+        run_in_place(NOTEBOOKS[NOTEBOOKS.index(args.first) :])
         return 0
 
     build = Path(args.build_dir).resolve()
