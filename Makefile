@@ -22,9 +22,10 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 QUICK  ?=
 PARAMS ?=
-LINTED := helpers tests scripts notebooks
+BENCH_ARGS ?=
+LINTED := helpers tests scripts notebooks benchmarks
 
-.PHONY: help setup data lint test test-fast run notebooks html lab clean
+.PHONY: help setup data lint test test-fast run bench notebooks html lab clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,8 +56,11 @@ test: data lint  ## Set up, fetch data, lint, unit tests, notebook smoke runs, n
 test-fast: data  ## The fast unit tests alone (no notebook runs)
 	$(PY) -m pytest -m "not notebooks"
 
-run: data  ## The main job: run notebooks 01-04 into build/ (QUICK=1 for a tiny run)
+run: data  ## The main job: run notebooks 01-05 into build/ (QUICK=1 for a tiny run)
 	$(PY) scripts/run_course.py $(if $(QUICK),--quick) $(PARAMS)
+
+bench: data  ## Time full, frozen and cached-feature training; writes build/bench.json
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 notebooks: data  ## Re-execute the committed notebooks in place with default parameters
 	$(PY) scripts/run_course.py --in-place

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Iterator, Sequence
 
 import keras
@@ -12,8 +13,13 @@ import numpy as np
 import tensorflow as tf
 
 from helpers.data import Task, sample_per_class
-from helpers.features import compute_features, head_of
-from helpers.models import build_model, freeze_features, model_for_target
+from helpers.features import compute_features, copy_head_into, head_of
+from helpers.models import (
+    build_model,
+    feature_weights,
+    freeze_features,
+    model_for_target,
+)
 from helpers.training import (
     accuracy,
     budget_steps,
@@ -26,7 +32,27 @@ from helpers.training import (
 # transfer_reused_head: the same, but starting from the base model's own head;
 # scratch: the same architecture from random weights, everything trained.
 METHODS = ("transfer", "scratch")
-ALL_METHODS = ("transfer", "transfer_reused_head", "scratch")
+
+# Which layers transfer (notebook 05). Every method is (frozen layers, initial
+# weights). With "base" weights, conv1 and conv2 (and dense, when it is frozen)
+# start as the base model's and only the first layers listed are frozen; the
+# layers above them train. With "random" weights nothing is copied: the frozen
+# layers keep their untrained initial weights, the control for the copied ones.
+FREEZE_DEPTH_METHODS = {
+    "finetune_all": ((), "base"),
+    "frozen_conv1": (("conv1",), "base"),
+    "transfer": (("conv1", "conv2"), "base"),
+    "frozen_dense": (("conv1", "conv2", "dense"), "base"),
+    "scratch": ((), "random"),
+    "random_conv1": (("conv1",), "random"),
+    "random_conv2": (("conv1", "conv2"), "random"),
+    "random_dense": (("conv1", "conv2", "dense"), "random"),
+}
+ALL_METHODS = (*FREEZE_DEPTH_METHODS, "transfer_reused_head")
+# The x axis of notebook 05's figure, and the methods drawn along it.
+FREEZE_DEPTHS = ("none", "conv1", "conv1+conv2", "conv1+conv2+dense")
+COPIED_METHODS = ("finetune_all", "frozen_conv1", "transfer", "frozen_dense")
+RANDOM_METHODS = ("scratch", "random_conv1", "random_conv2", "random_dense")
 
 
 @contextlib.contextmanager
@@ -68,15 +94,26 @@ def check_sample_sizes(sample_sizes: Sequence, seeds: Sequence) -> None:
 
 def new_model(method: str, base: keras.Model, n_classes: int) -> keras.Model:
     """A model ready to train by ``method`` (one of :data:`ALL_METHODS`)."""
-    if method in ("transfer", "transfer_reused_head"):
-        model, _ = model_for_target(
-            base, n_classes, reuse_head=method == "transfer_reused_head"
-        )
+    if method == "transfer_reused_head":
+        model, _ = model_for_target(base, n_classes, reuse_head=True)
         freeze_features(model)
         return model
-    if method == "scratch":
-        return build_model(n_classes)
-    raise ValueError(f"method={method!r}; choose one of {ALL_METHODS}")
+    if method not in FREEZE_DEPTH_METHODS:
+        raise ValueError(f"method={method!r}; choose one of {ALL_METHODS}")
+    frozen, weights = FREEZE_DEPTH_METHODS[method]
+    model = build_model(n_classes)
+    if weights == "base":
+        copied = ("conv1", "conv2", *(("dense",) if "dense" in frozen else ()))
+        for name in copied:
+            model.get_layer(name).set_weights(base.get_layer(name).get_weights())
+    for name in frozen:
+        model.get_layer(name).trainable = False
+    return model
+
+
+def trains_on_cache(model: keras.Model) -> bool:
+    """Whether both convolutions are frozen, so their outputs can be cached."""
+    return not any(model.get_layer(name).trainable for name in ("conv1", "conv2"))
 
 
 def sample_efficiency(
@@ -92,126 +129,215 @@ def sample_efficiency(
     min_steps: int,
     methods: Sequence[str] = METHODS,
     scratch_all_run: dict | None = None,
+    previous: Sequence[dict] = (),
     progress: bool = True,
 ) -> list[dict]:
-    """Test accuracy of transfer and scratch for every data size and seed.
+    """Test accuracy of each method for every data size and seed.
 
     At each size every method takes the same number of gradient steps
     (:func:`helpers.training.budget_steps`) on the same sampled examples, with the
     same optimizer and batch size. ``None`` in ``sample_sizes`` means the whole
-    training set. The transfer methods train their head on cached features
-    (:mod:`helpers.features`), which gives the same result as training the whole
-    frozen model, in less time.
+    training set. Methods whose convolutions are all frozen train the layers
+    after them on cached features (:mod:`helpers.features`), which gives the
+    same result as training the whole frozen model, in less time.
 
-    ``scratch_all_run`` may hold a :func:`helpers.training.train_and_evaluate`
-    record of scratch on the whole training set; where its seed and number of
-    gradient steps match a run of the sweep, its result is used instead of
-    training the same thing again.
+    ``previous`` may hold rows of an earlier sweep on the same task and base
+    model: a run with the same method, size, seed, steps and training-set size
+    is taken from there instead of being trained again. ``scratch_all_run`` may
+    hold a :func:`helpers.training.train_and_evaluate` record of scratch on the
+    whole training set, used in the same way.
     """
     check_sample_sizes(sample_sizes, seeds)
     unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown or not methods:
         raise ValueError(f"methods={list(methods)!r}; choose from {ALL_METHODS}")
-    with quiet_retracing():
-        return _sweep(
-            base,
-            target,
-            sample_sizes,
-            seeds,
-            epochs,
-            batch_size,
-            optimizer,
-            learning_rate,
-            min_steps,
-            methods,
-            scratch_all_run,
-            progress,
-        )
-
-
-def _sweep(
-    base,
-    target,
-    sample_sizes,
-    seeds,
-    epochs,
-    batch_size,
-    optimizer,
-    learning_rate,
-    min_steps,
-    methods,
-    scratch_all_run,
-    progress,
-) -> list[dict]:
-    # Both transfer methods train only the layers after the frozen features, so
-    # the features of every image are computed once (helpers.features).
-    if any(m != "scratch" for m in methods):
-        train_features = compute_features(base, target.x_train)
-        test_features = compute_features(base, target.x_test)
+    done = {
+        (r["method"], r["n_per_class"], r["seed"], r["steps"], r["n_train"]): r
+        for r in previous
+    }
+    cached_base = {}  # features of the base model, computed once if needed
     rows = []
     total = len(sample_sizes) * len(seeds) * len(methods)
-    for n in sample_sizes:
-        for seed in seeds:
-            if n is None:
-                picked = np.arange(len(target.y_train))
-            else:
-                picked, _ = sample_per_class(
-                    np.arange(len(target.y_train)), target.y_train, n, seed
-                )
-            y = target.y_train[picked]
-            steps = budget_steps(len(y), epochs, batch_size, min_steps)
-            for method in methods:
-                if (
-                    method == "scratch"
-                    and n is None
-                    and _same_run(scratch_all_run, seed, steps, batch_size, len(y))
-                ):
-                    rows.append(_reused_row(scratch_all_run, len(y), steps))
+    with quiet_retracing():
+        for n in sample_sizes:
+            for seed in seeds:
+                picked = _picked(target, n, seed)
+                y = target.y_train[picked]
+                steps = budget_steps(len(y), epochs, batch_size, min_steps)
+                for method in methods:
+                    key = (method, n, seed, steps, len(y))
+                    if key in done:
+                        row, note = dict(done[key]), "taken from the earlier sweep"
+                        row["reused"] = row.get("reused", "the earlier sweep")
+                    elif (
+                        method == "scratch"
+                        and n is None
+                        and _same_run(scratch_all_run, seed, steps, batch_size, len(y))
+                    ):
+                        row = _reused_row(scratch_all_run, len(y), steps)
+                        note = "the same run as on all images above, reused"
+                    else:
+                        set_seed(seed)
+                        model = new_model(method, base, target.n_classes)
+                        seconds, test_accuracy = _train_and_test(
+                            model,
+                            base,
+                            target,
+                            picked,
+                            cached_base,
+                            steps=steps,
+                            batch_size=batch_size,
+                            optimizer=optimizer,
+                            learning_rate=learning_rate,
+                            seed=seed,
+                        )
+                        row = {
+                            "n_per_class": n,
+                            "n_train": int(len(y)),
+                            "method": method,
+                            "seed": int(seed),
+                            "steps": int(steps),
+                            "seconds": round(seconds, 3),
+                            "test_accuracy": test_accuracy,
+                        }
+                        note = (
+                            f"steps={steps} accuracy={test_accuracy:.4f} "
+                            f"({seconds:.1f} s)"
+                        )
+                    rows.append(row)
                     if progress:
+                        size = "all" if n is None else n
                         print(
-                            f"[{len(rows):>3}/{total}] n_per_class=all seed={seed}"
-                            f" scratch: the same run as on all images above, "
-                            f"reused",
+                            f"[{len(rows):>3}/{total}] n_per_class={size} "
+                            f"seed={seed} {method} {note}",
                             flush=True,
                         )
-                    continue
-                set_seed(seed)
-                model = new_model(method, base, target.n_classes)
-                if method == "scratch":
-                    x, trained = target.x_train[picked], model
-                else:
-                    x, trained = train_features[picked], head_of(model)
-                seconds = train_for_steps(
-                    trained,
-                    x,
-                    y,
-                    steps=steps,
-                    batch_size=batch_size,
-                    optimizer=optimizer,
-                    learning_rate=learning_rate,
-                    seed=seed,
-                )
-                if method == "scratch":
-                    test_accuracy = accuracy(model, target.x_test, target.y_test)
-                else:
-                    predicted = predict_classes(trained, test_features)
-                    test_accuracy = float(np.mean(predicted == target.y_test))
-                row = {
-                    "n_per_class": n,
-                    "n_train": int(len(y)),
-                    "method": method,
-                    "seed": int(seed),
-                    "steps": int(steps),
-                    "seconds": round(seconds, 3),
-                    "test_accuracy": test_accuracy,
+    return rows
+
+
+def _picked(target: Task, n: int | None, seed: int) -> np.ndarray:
+    """Indices of the training examples of one run: ``n`` per class (None: all)."""
+    everything = np.arange(len(target.y_train))
+    if n is None:
+        return everything
+    picked, _ = sample_per_class(everything, target.y_train, n, seed)
+    return picked
+
+
+def _train_and_test(
+    model, base, target, picked, cached_base, **training
+) -> tuple[float, float]:
+    """Train ``model`` on the picked examples; seconds and test accuracy.
+
+    With all convolutions frozen only the head trains, on cached features:
+    the base model's, computed once for all runs, or (random frozen weights)
+    this model's own, computed for the picked and test images. The caching
+    time is counted in the seconds.
+    """
+    y = target.y_train[picked]
+    if not trains_on_cache(model):
+        seconds = train_for_steps(model, target.x_train[picked], y, **training)
+        return seconds, accuracy(model, target.x_test, target.y_test)
+    start = time.perf_counter()
+    if _same_features(model, base):
+        if not cached_base:
+            cached_base["train"] = compute_features(base, target.x_train)
+            cached_base["test"] = compute_features(base, target.x_test)
+        x, x_test = tf.gather(cached_base["train"], picked), cached_base["test"]
+    else:
+        x = compute_features(model, target.x_train[picked])
+        x_test = compute_features(model, target.x_test)
+    head = head_of(model)
+    caching = time.perf_counter() - start
+    seconds = caching + train_for_steps(head, x, y, **training)
+    copy_head_into(head, model)
+    return seconds, float(np.mean(predict_classes(head, x_test) == target.y_test))
+
+
+def _same_features(model: keras.Model, base: keras.Model) -> bool:
+    return all(
+        np.array_equal(a, b)
+        for a, b in zip(feature_weights(model), feature_weights(base), strict=True)
+    )
+
+
+def two_phase(
+    base: keras.Model,
+    target: Task,
+    *,
+    sample_sizes: Sequence[int | None],
+    seeds: Sequence[int],
+    epochs: int,
+    batch_size: int,
+    optimizer: str,
+    learning_rate: float,
+    min_steps: int,
+    slower: float = 10.0,
+    progress: bool = True,
+) -> list[dict]:
+    """Train the head on frozen features, then unfreeze everything and go on.
+
+    Phase 1 is the ``transfer`` method of :func:`sample_efficiency` (the same
+    examples, seed and budget). Phase 2 then trains every layer for the same
+    number of steps again, with ``learning_rate / slower``. One row per size
+    and seed with the test accuracy after each phase.
+    """
+    check_sample_sizes(sample_sizes, seeds)
+    if isinstance(slower, bool) or not isinstance(slower, int | float) or slower < 1:
+        raise ValueError(f"slower={slower!r}; give a factor >= 1 (10 to 100 is usual)")
+    cached_base: dict = {}
+    rows = []
+    with quiet_retracing():
+        for n in sample_sizes:
+            for seed in seeds:
+                picked = _picked(target, n, seed)
+                y = target.y_train[picked]
+                steps = budget_steps(len(y), epochs, batch_size, min_steps)
+                training = {
+                    "steps": steps,
+                    "batch_size": batch_size,
+                    "optimizer": optimizer,
+                    "seed": seed,
                 }
-                rows.append(row)
+                set_seed(seed)
+                model = new_model("transfer", base, target.n_classes)
+                first_seconds, first = _train_and_test(
+                    model,
+                    base,
+                    target,
+                    picked,
+                    cached_base,
+                    learning_rate=learning_rate,
+                    **training,
+                )
+                for layer in model.layers:
+                    layer.trainable = True
+                second_seconds = train_for_steps(
+                    model,
+                    target.x_train[picked],
+                    y,
+                    learning_rate=learning_rate / slower,
+                    **training,
+                )
+                second = accuracy(model, target.x_test, target.y_test)
+                rows.append(
+                    {
+                        "n_per_class": n,
+                        "n_train": int(len(y)),
+                        "seed": int(seed),
+                        "steps_per_phase": int(steps),
+                        "phase2_learning_rate": learning_rate / slower,
+                        "phase1_accuracy": first,
+                        "phase2_accuracy": second,
+                        "seconds": round(first_seconds + second_seconds, 3),
+                    }
+                )
                 if progress:
                     size = "all" if n is None else n
                     print(
-                        f"[{len(rows):>3}/{total}] n_per_class={size}"
-                        f" seed={seed} {method} steps={steps} "
-                        f"accuracy={test_accuracy:.4f} ({seconds:.1f} s)",
+                        f"[{len(rows):>3}/{len(sample_sizes) * len(seeds)}] "
+                        f"n_per_class={size} seed={seed} phase 1 {first:.4f} -> "
+                        f"phase 2 {second:.4f} ({rows[-1]['seconds']:.1f} s)",
                         flush=True,
                     )
     return rows

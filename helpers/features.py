@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from helpers.models import build_model
 
@@ -27,18 +28,34 @@ HEAD_LAYERS = (
 
 
 def compute_features(
-    model: keras.Model, images: np.ndarray, batch_size: int = 1024
-) -> np.ndarray:
-    """The output of ``model``'s layers up to the cache point, for every image."""
-    extractor = keras.Model(model.inputs, model.get_layer(CACHE_POINT).output)
-    return extractor.predict(images, batch_size=batch_size, verbose=0)
+    model: keras.Model, images: np.ndarray, batch_size: int = 512
+) -> tf.Tensor:
+    """The output of ``model``'s layers up to the cache point, for every image.
+
+    One call per batch, without ``predict``'s machinery (twice as fast here). The
+    result stays a TensorFlow tensor: for all training images it takes half a
+    gigabyte, and copying it into a NumPy array and back into a tensor for
+    training would cost more time than computing it (``np.asarray`` gives an
+    array when one is needed).
+    """
+    extractor = keras.Model(model.inputs[0], model.get_layer(CACHE_POINT).output)
+    return tf.concat(
+        [
+            extractor(images[start : start + batch_size], training=False)
+            for start in range(0, len(images), batch_size)
+        ],
+        axis=0,
+    )
 
 
 def head_of(model: keras.Model) -> keras.Sequential:
     """A model of the layers after the cache point, with ``model``'s weights.
 
     The head's layers are new objects (training it leaves ``model`` alone) with the
-    same names, so :func:`copy_head_into` can put the trained weights back.
+    same names, so :func:`copy_head_into` can put the trained weights back. A
+    layer frozen in ``model`` (say ``dense``) is frozen in the head as well, and
+    the dropout layers continue ``model``'s random sequence: the head draws the
+    masks that ``model`` itself would have drawn next.
     """
     n_classes = model.get_layer("output").units
     template = build_model(n_classes)
@@ -50,6 +67,11 @@ def head_of(model: keras.Model) -> keras.Sequential:
         ],
         name="head",
     )
+    for name in HEAD_LAYERS:
+        layer, original = head.get_layer(name), model.get_layer(name)
+        layer.trainable = original.trainable
+        if hasattr(original, "seed_generator"):  # the same dropout masks, in order
+            layer.seed_generator.state.assign(original.seed_generator.state.value)
     copy_weights(model, head)
     return head
 

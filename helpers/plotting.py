@@ -152,6 +152,47 @@ def sample_efficiency(
     return fig
 
 
+def freeze_depth(
+    summary: Sequence[dict],
+    depths: Sequence[str],
+    kinds: Mapping[str, Sequence[str]],
+    title: str,
+) -> Figure:
+    """Test accuracy against how many layers are frozen: a line per data size.
+
+    ``kinds`` maps a line style's label (say "copied from the base model") to
+    its methods, one per entry of ``depths``; the first kind is drawn solid, the
+    others dashed and dotted. ``summary`` rows are those of
+    :func:`helpers.experiments.summarize`.
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    sizes = list(dict.fromkeys(row["n_per_class"] for row in summary))
+    styles = ("-", "--", ":")
+    found = {(row["method"], row["n_per_class"]): row for row in summary}
+    for k, (kind, methods) in enumerate(kinds.items()):
+        for i, n in enumerate(sizes):
+            rows = [found.get((method, n)) for method in methods]
+            x = [d + 0.04 * (k - 0.5) for d, row in enumerate(rows) if row]
+            ax.errorbar(
+                x,
+                [row["mean"] for row in rows if row],
+                yerr=[row["sd"] for row in rows if row],
+                marker="o" if k == 0 else "s",
+                capsize=3,
+                linestyle=styles[k % len(styles)],
+                color=f"C{i}",
+                label=f"{'all' if n is None else n} per class, {kind}",
+            )
+    ax.set_xticks(range(len(depths)), depths)
+    ax.set_xlabel("frozen layers (the layers above them train)")
+    ax.set_ylabel("test accuracy (mean ± sd over seeds)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", ncol=2)
+    fig.tight_layout()
+    return fig
+
+
 def bar_comparison(values: Mapping[str, float], ylabel: str, title: str) -> Figure:
     """One bar per named value, labelled with the value."""
     fig, ax = plt.subplots(figsize=(6, 3.5))

@@ -53,58 +53,18 @@ def check_training_parameters(
         raise ValueError(f"learning_rate={learning_rate!r}; it must be a number > 0")
 
 
-def compile_model(
-    model: keras.Model, optimizer: str, learning_rate: float, steps_per_call: int = 1
-) -> None:
+def compile_model(model: keras.Model, optimizer: str, learning_rate: float) -> None:
     """Compile for integer labels with a fresh optimizer.
 
     Call it after every change of ``trainable``: Keras 3 fixes the set of
-    trained weights at compile time. ``steps_per_call`` gradient steps run in
-    one call of the compiled training function (less Python overhead per step,
-    the same steps).
+    trained weights at compile time.
     """
     check_training_parameters(1, 1, optimizer, learning_rate)
     model.compile(
         optimizer=OPTIMIZERS[optimizer](learning_rate=learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        steps_per_execution=steps_per_call,
     )
-
-
-def steps_per_execution(steps: int, most: int = 32) -> int:
-    """The largest divisor of ``steps`` up to ``most``, so no step is added."""
-    return max(d for d in range(1, min(most, steps) + 1) if steps % d == 0)
-
-
-class EpochLog(keras.callbacks.Callback):
-    """Times every epoch and, if asked, prints one line per epoch."""
-
-    def __init__(self, label: str = "", show: bool = True):
-        super().__init__()
-        self.label = label
-        self.show = show
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-        if self.show:
-            logs = logs or {}
-            shown = ", ".join(
-                f"{key} {logs[key]:.4f}"
-                for key in ("loss", "accuracy", "val_loss", "val_accuracy")
-                if key in logs
-            )
-            prefix = f"{self.label}: " if self.label else ""
-            total = self.params.get("epochs", "?")
-            print(
-                f"{prefix}epoch {epoch + 1}/{total}  {shown}  "
-                f"({self.seconds[-1]:.1f} s)",
-                flush=True,
-            )
 
 
 def train_and_evaluate(
@@ -119,28 +79,50 @@ def train_and_evaluate(
     label: str = "",
     progress: bool = True,
 ) -> dict:
-    """Compile, fit on ``task``'s training set, evaluate on its test set.
+    """Compile, train for ``epochs`` on ``task``'s training set, evaluate.
 
-    Validation after every epoch uses the task's validation set (if it has one).
-    Returns a JSON-serialisable record of the run.
+    An epoch is ``ceil(n / batch_size)`` gradient steps, as in ``model.fit``,
+    taken by the compiled loop of :func:`train_for_steps`. After every epoch the
+    mean training loss and accuracy of its steps (dropout on, as Keras reports
+    them) and the loss and accuracy on the task's validation set (if it has one)
+    are recorded, and printed as one line if ``progress``. Returns a
+    JSON-serialisable record of the run.
     """
     check_training_parameters(epochs, batch_size, optimizer, learning_rate)
     compile_model(model, optimizer, learning_rate)
-    set_seed(seed)  # the order of the batches and the dropout masks
-    log = EpochLog(label, show=progress)
-    validation = (task.x_val, task.y_val) if len(task.y_val) else None
-    history = model.fit(
+    set_seed(seed)
+    per_epoch = math.ceil(len(task.y_train) / batch_size)
+    order = batch_order(len(task.y_train), epochs * per_epoch, batch_size, seed)
+    loop = _training_loop(
+        model,
         task.x_train,
         task.y_train,
-        batch_size=batch_size,
-        epochs=epochs,
-        validation_data=validation,
-        callbacks=[log],
-        verbose=0,
+        order.shape[1],
+        fuse_update=len(order) >= FUSE_UPDATE_STEPS,
     )
-    test_loss, test_accuracy = model.evaluate(
-        task.x_test, task.y_test, batch_size=512, verbose=0
-    )
+    history: dict[str, list[float]] = {"loss": [], "accuracy": []}
+    seconds = []
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        steps = order[epoch * per_epoch : (epoch + 1) * per_epoch]
+        total_loss, correct = loop(tf.constant(steps))
+        seconds.append(time.perf_counter() - start)
+        history["loss"].append(float(total_loss) / len(steps))
+        history["accuracy"].append(float(correct) / steps.size)
+        if len(task.y_val):
+            val_loss, val_accuracy = evaluate(model, task.x_val, task.y_val)
+            history.setdefault("val_loss", []).append(val_loss)
+            history.setdefault("val_accuracy", []).append(val_accuracy)
+        if progress:
+            shown = ", ".join(
+                f"{key} {values[-1]:.4f}" for key, values in history.items()
+            )
+            prefix = f"{label}: " if label else ""
+            print(
+                f"{prefix}epoch {epoch + 1}/{epochs}  {shown}  ({seconds[-1]:.1f} s)",
+                flush=True,
+            )
+    test_loss, test_accuracy = evaluate(model, task.x_test, task.y_test)
     return {
         "digits": task.digits,
         "epochs": int(epochs),
@@ -148,15 +130,27 @@ def train_and_evaluate(
         "optimizer": optimizer,
         "learning_rate": float(learning_rate),
         "seed": int(seed),
-        "history": {
-            key: [float(v) for v in values] for key, values in history.history.items()
-        },
-        "seconds_per_epoch": [round(s, 4) for s in log.seconds],
-        "test_loss": float(test_loss),
-        "test_accuracy": float(test_accuracy),
+        "history": history,
+        "seconds_per_epoch": [round(s, 4) for s in seconds],
+        "test_loss": test_loss,
+        "test_accuracy": test_accuracy,
         "sizes": task.sizes(),
         "parameters": parameter_counts(model),
     }
+
+
+def evaluate(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 1024
+) -> tuple[float, float]:
+    """Mean cross-entropy loss and accuracy of ``model`` on ``(x, y)``."""
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction="sum")
+    total, correct = 0.0, 0
+    for start in range(0, len(x), batch_size):
+        probabilities = model(x[start : start + batch_size], training=False)
+        labels = np.asarray(y[start : start + batch_size])
+        total += float(loss_fn(labels, probabilities))
+        correct += int(np.sum(np.argmax(probabilities, axis=1) == labels))
+    return total / len(x), correct / len(x)
 
 
 def budget_steps(n_train: int, epochs: int, batch_size: int, min_steps: int) -> int:
@@ -165,6 +159,25 @@ def budget_steps(n_train: int, epochs: int, batch_size: int, min_steps: int) -> 
     Both methods of a comparison get the same number at the same data size.
     """
     return max(min_steps, epochs * math.ceil(n_train / batch_size))
+
+
+# From this many steps on, the optimizer update is compiled with XLA (it saves
+# more than the compilation costs; `make bench` runs are this long).
+FUSE_UPDATE_STEPS = 500
+
+
+def batch_order(n: int, steps: int, batch_size: int, seed: int) -> np.ndarray:
+    """Example indices for ``steps`` batches, shape ``(steps, min(batch_size, n))``.
+
+    Every pass over the ``n`` examples is a fresh permutation; batches are cut
+    from the passes laid end to end, so all batches are full and each example is
+    seen equally often (give or take one pass).
+    """
+    batch = min(batch_size, n)
+    rng = np.random.default_rng(seed)
+    passes = math.ceil(steps * batch / n)
+    order = np.concatenate([rng.permutation(n) for _ in range(passes)])
+    return order[: steps * batch].reshape(steps, batch).astype(np.int32)
 
 
 def train_for_steps(
@@ -178,31 +191,79 @@ def train_for_steps(
     learning_rate: float,
     seed: int,
 ) -> float:
-    """Compile and take exactly ``steps`` gradient steps on shuffled batches.
+    """Take exactly ``steps`` gradient steps on shuffled batches; return seconds.
 
-    The data are reshuffled on every pass. Batches hold ``min(batch_size, len(x))``
-    examples. Returns the seconds spent training.
+    The same optimizer, loss and batch size as ``model.fit``, in one compiled
+    loop: the training data sit in memory as tensors and every batch is gathered
+    by index inside the graph, so neither an input pipeline nor Python runs per
+    step. For a small model that per-step overhead is much of what ``fit``
+    spends (``make bench`` measures it). Only ``model.trainable_variables``
+    change; layers set ``trainable = False`` beforehand stay as they are, and
+    dropout acts on every step, as in ``fit``.
     """
     if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
         raise ValueError(f"steps={steps!r}; it must be an integer >= 1")
     check_training_parameters(1, batch_size, optimizer, learning_rate)
-    compile_model(model, optimizer, learning_rate, steps_per_execution(steps))
-    set_seed(seed)
-    batch = min(batch_size, len(x))
-    dataset = (
-        tf.data.Dataset.from_tensor_slices((x, y))
-        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        .repeat()
-        .batch(batch, drop_remainder=True)
-    )
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"x has {len(x)} examples and y {len(y)}; give >= 1 of each")
+    order = batch_order(len(x), int(steps), batch_size, seed)
     start = time.perf_counter()
-    model.fit(dataset, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0)
+    compile_model(model, optimizer, learning_rate)  # model.optimizer: a fresh one
+    fuse_update = steps >= FUSE_UPDATE_STEPS
+    _training_loop(model, x, y, order.shape[1], fuse_update)(tf.constant(order))
     return time.perf_counter() - start
 
 
-def predict_classes(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    """The most probable class of every example."""
-    return np.argmax(model.predict(x, batch_size=512, verbose=0), axis=1)
+def _training_loop(model, x, y, batch, fuse_update):
+    """A compiled function that takes one gradient step per row of an index array.
+
+    It returns the sum of the steps' losses and the number of examples they
+    classified right (with dropout on, before each step's update).
+    """
+    opt = model.optimizer
+    variables = model.trainable_variables
+    opt.build(variables)
+
+    def apply(grads):
+        opt.apply(grads, variables)
+
+    if fuse_update:
+        # XLA fuses the optimizer's dozen element-wise passes over every weight
+        # into one: the same update in less time per step, after a compilation
+        # of a few tenths of a second.
+        apply = tf.function(apply, jit_compile=True)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    examples = tf.convert_to_tensor(x)
+    labels = tf.convert_to_tensor(np.asarray(y, dtype=np.int32))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, batch], tf.int32)])
+    def run(order):
+        total, correct = tf.constant(0.0), tf.constant(0)
+        for i in tf.range(tf.shape(order)[0]):
+            rows = order[i]
+            truth = tf.gather(labels, rows)
+            with tf.GradientTape() as tape:
+                predicted = model(tf.gather(examples, rows), training=True)
+                loss = loss_fn(truth, predicted)
+            apply(tape.gradient(loss, variables))
+            total += loss
+            guessed = tf.argmax(predicted, axis=1, output_type=tf.int32)
+            correct += tf.reduce_sum(tf.cast(guessed == truth, tf.int32))
+        return total, correct
+
+    return run
+
+
+def predict_classes(
+    model: keras.Model, x: np.ndarray, batch_size: int = 1024
+) -> np.ndarray:
+    """The most probable class of every example (one call per batch)."""
+    return np.concatenate(
+        [
+            np.argmax(model(x[i : i + batch_size], training=False), axis=1)
+            for i in range(0, len(x), batch_size)
+        ]
+    )
 
 
 def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:

@@ -1,4 +1,4 @@
-"""Run the course notebooks 01-04 headless with papermill (`make run`).
+"""Run the course notebooks 01-05 headless with papermill (`make run`).
 
 Default: executed copies go to build/notebooks/, artifacts to build/artifacts/,
 figures to build/figures/, and a summary to build/summary.json; the committed
@@ -31,6 +31,7 @@ NOTEBOOKS = [
     "02_base_training",
     "03_freeze_and_fine_tune",
     "04_transfer_vs_scratch",
+    "05_what_transfers",
 ]
 # Tiny parameters for `make run QUICK=1` and the smoke tests: about a minute.
 QUICK_PARAMETERS = {
@@ -40,6 +41,8 @@ QUICK_PARAMETERS = {
     "seeds": [0],
     "min_steps": 20,
     "reuse_head_sizes": [5],
+    "equivalence_per_class": 20,
+    "equivalence_seeds": [0, 1],
 }
 
 
@@ -106,6 +109,7 @@ def summarize(artifacts: Path, parameters: dict, seconds: dict) -> dict:
     base = json.loads((artifacts / "base_metrics.json").read_text())
     transfer = json.loads((artifacts / "transfer_metrics.json").read_text())
     scratch = json.loads((artifacts / "scratch_metrics.json").read_text())
+    depth = json.loads((artifacts / "what_transfers.json").read_text())
 
     def headline(record: dict) -> dict:
         return {
@@ -123,6 +127,10 @@ def summarize(artifacts: Path, parameters: dict, seconds: dict) -> dict:
         "sample_efficiency": [
             {key: row[key] for key in SWEEP_KEYS}
             for row in scratch["sample_efficiency"]
+        ],
+        "what_transfers": [
+            {key: row[key] for key in ("method", "n_per_class", "runs", "mean", "sd")}
+            for row in depth["freeze_depth_summary"]
         ],
         "notebook_seconds": seconds,
         "versions": base["versions"],
@@ -160,6 +168,13 @@ def print_summary(summary: dict) -> None:
             f"  {label!s:>5} per class: transfer {means['transfer']:.4f}"
             f"  scratch {means['scratch']:.4f}"
         )
+    depth = summary["what_transfers"]
+    sizes = list(dict.fromkeys(r["n_per_class"] for r in depth))
+    means = {(r["method"], r["n_per_class"]): r["mean"] for r in depth}
+    print("\nWhat transfers (notebook 05), mean test accuracy over seeds")
+    print("  " + " " * 13 + "".join(f"{'all' if n is None else n:>9}" for n in sizes))
+    for method in dict.fromkeys(r["method"] for r in depth):
+        print(f"  {method:<13}" + "".join(f"{means[(method, n)]:>9.4f}" for n in sizes))
 
 
 # The README's headline figure: the output of the cell that draws this figure.
@@ -259,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     (build / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print_summary(summary)
     print(
-        f"\nAll four notebooks ran in {sum(seconds.values()):.0f} s."
+        f"\nAll {len(NOTEBOOKS)} notebooks ran in {sum(seconds.values()):.0f} s."
         f"\nExecuted notebooks: {folders['notebooks']}"
         f"\nFigures: {folders['figures']}\nSummary: {build / 'summary.json'}"
     )

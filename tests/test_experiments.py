@@ -14,6 +14,8 @@ from helpers.experiments import (
     new_model,
     sample_efficiency,
     summarize,
+    trains_on_cache,
+    two_phase,
 )
 from helpers.models import build_model, feature_weights, parameter_counts
 from helpers.training import compile_model, set_seed
@@ -40,20 +42,37 @@ def test_check_sample_sizes_accepts_none_for_all():
     check_sample_sizes([1, 10, None], [0, 1])
 
 
+CONV1, CONV2, DENSE = 320, 9_248, 589_952  # parameters: 3*3*32+32, ...
+FROZEN_AND_COPIED = {
+    "finetune_all": (0, True),
+    "frozen_conv1": (CONV1, True),
+    "transfer": (CONV1 + CONV2, True),
+    "frozen_dense": (CONV1 + CONV2 + DENSE, True),
+    "scratch": (0, False),
+    "random_conv1": (CONV1, False),
+    "random_conv2": (CONV1 + CONV2, False),
+    "random_dense": (CONV1 + CONV2 + DENSE, False),
+    "transfer_reused_head": (CONV1 + CONV2, True),
+}
+
+
 def test_new_model_per_method():
+    assert set(FROZEN_AND_COPIED) == set(ALL_METHODS)
     set_seed(0)
     base = build_model(5)
-    for method in ALL_METHODS:
+    for method, (frozen, copied) in FROZEN_AND_COPIED.items():
         model = new_model(method, base, 5)
         compile_model(model, "adadelta", 1.0)
-        counts = parameter_counts(model)
-        frozen = method != "scratch"
-        assert counts["non_trainable"] == (9_568 if frozen else 0), method
+        assert parameter_counts(model)["non_trainable"] == frozen, method
         same_features = all(
             np.array_equal(a, b)
             for a, b in zip(feature_weights(model), feature_weights(base), strict=True)
         )
-        assert same_features == frozen, method
+        assert same_features == copied, method
+        assert trains_on_cache(model) == (frozen >= CONV1 + CONV2), method
+    dense = new_model("frozen_dense", base, 5).get_layer("dense").get_weights()
+    for got, want in zip(dense, base.get_layer("dense").get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="method"):
         new_model("finetune", base, 5)
 
@@ -157,3 +176,61 @@ def test_sample_efficiency_reuses_a_matching_scratch_run(mnist):
     kwargs["min_steps"] = 50
     rows = sample_efficiency(build_model(2), target, seeds=[0], **kwargs)
     assert not any("reused" in r for r in rows)
+
+
+def test_every_freeze_depth_method_runs_and_earlier_rows_are_reused(mnist):
+    target = make_task(
+        mnist, [0, 1], validation_fraction=0.1, max_train_samples=200, seed=0
+    )
+    set_seed(0)
+    base = build_model(2)
+    kwargs = dict(
+        sample_sizes=[3],
+        epochs=1,
+        batch_size=32,
+        optimizer="adadelta",
+        learning_rate=1.0,
+        min_steps=4,
+        progress=False,
+    )
+    methods = tuple(m for m in ALL_METHODS if m != "transfer_reused_head")
+    first = sample_efficiency(base, target, seeds=[0], methods=methods, **kwargs)
+    assert [r["method"] for r in first] == list(methods)
+    assert all(0.0 <= r["test_accuracy"] <= 1.0 and r["steps"] == 4 for r in first)
+    # Trained again with the same seed, every method gives the same accuracy.
+    again = sample_efficiency(base, target, seeds=[0], methods=methods, **kwargs)
+    assert [r["test_accuracy"] for r in again] == [r["test_accuracy"] for r in first]
+    # Given the first rows, a second sweep takes them over and trains only seed 1.
+    second = sample_efficiency(
+        base, target, seeds=[0, 1], methods=methods, previous=first, **kwargs
+    )
+    assert [r["seed"] for r in second if "reused" in r] == [0] * len(methods)
+    assert not any("reused" in r for r in second if r["seed"] == 1)
+
+
+def test_two_phase_rows_and_errors(mnist):
+    target = make_task(
+        mnist, [0, 1], validation_fraction=0.1, max_train_samples=200, seed=0
+    )
+    set_seed(0)
+    base = build_model(2)
+    kwargs = dict(
+        sample_sizes=[3],
+        seeds=[0],
+        epochs=1,
+        batch_size=32,
+        optimizer="adadelta",
+        learning_rate=1.0,
+        min_steps=4,
+        progress=False,
+    )
+    rows = two_phase(base, target, slower=10, **kwargs)
+    assert len(rows) == 1
+    json.dumps(rows)
+    (row,) = rows
+    assert row["steps_per_phase"] == 4 and row["phase2_learning_rate"] == 0.1
+    # Phase 1 is the sweep's transfer run: the same accuracy.
+    (transfer,) = sample_efficiency(base, target, methods=("transfer",), **kwargs)
+    assert row["phase1_accuracy"] == transfer["test_accuracy"]
+    with pytest.raises(ValueError, match="slower=0.5"):
+        two_phase(base, target, slower=0.5, **kwargs)

@@ -6,7 +6,7 @@ import numpy as np
 
 from helpers.data import make_task
 from helpers.features import HEAD_LAYERS, compute_features, copy_head_into, head_of
-from helpers.models import build_model, feature_weights
+from helpers.models import build_model, feature_weights, freeze_features
 from helpers.training import set_seed, train_for_steps
 
 
@@ -64,7 +64,7 @@ def test_feature_dropout_still_acts_in_training(mnist):
     task = small_task(mnist)
     set_seed(2)
     head = head_of(build_model(2))
-    features = compute_features(build_model(2), task.x_test[:64])
+    features = np.asarray(compute_features(build_model(2), task.x_test[:64]))
     dropout = head.get_layer("feature_dropout")
     trained = np.asarray(dropout(features, training=True))
     active = features != 0
@@ -76,4 +76,33 @@ def test_feature_dropout_still_acts_in_training(mnist):
     )
     np.testing.assert_array_equal(
         np.asarray(dropout(features, training=False)), features
+    )
+
+
+def test_head_on_the_cache_trains_like_the_whole_frozen_model(mnist):
+    # Same seed, batches and dropout masks: training the head on cached features
+    # and training the whole frozen model end at the same weights (to rounding).
+    task = small_task(mnist)
+    trained = {}
+    for how in ("whole model", "cached head"):
+        set_seed(3)
+        model = build_model(2)
+        freeze_features(model)
+        if how == "whole model":
+            network, x = model, task.x_train
+        else:
+            network, x = head_of(model), compute_features(model, task.x_train)
+        train_for_steps(
+            network,
+            x,
+            task.y_train,
+            steps=20,
+            batch_size=32,
+            optimizer="adadelta",
+            learning_rate=1.0,
+            seed=3,
+        )
+        trained[how] = network.get_layer("dense").get_weights()[0]
+    np.testing.assert_allclose(
+        trained["whole model"], trained["cached head"], rtol=1e-4, atol=1e-5
     )

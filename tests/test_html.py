@@ -106,8 +106,8 @@ def committed_export(tmp_path_factory) -> Path:
     return out
 
 
-def test_the_course_has_four_notebooks():
-    assert len(NAMES) == 4, NAMES
+def test_the_course_has_five_notebooks():
+    assert len(NAMES) == 5, NAMES
 
 
 def test_index_lists_every_page_in_order_with_its_summary(fixture_export):

@@ -23,7 +23,7 @@ import run_course  # noqa: E402
 COMMITTED = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 
 
-def test_the_four_course_notebooks_exist_in_order():
+def test_the_five_course_notebooks_exist_in_order():
     assert [p.stem for p in COMMITTED] == run_course.NOTEBOOKS
 
 
@@ -68,7 +68,7 @@ def _error_of(output: Path, name: str) -> str:
 
 
 @pytest.mark.notebooks
-def test_quick_run_of_all_four_notebooks(tmp_path):
+def test_quick_run_of_all_five_notebooks(tmp_path):
     """`make run QUICK=1` in a temporary build folder; assertions on the JSON."""
     assert run_course.main(["--quick", "--build-dir", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -96,6 +96,26 @@ def test_quick_run_of_all_four_notebooks(tmp_path):
         "trainable": 590_597,
         "non_trainable": 9_568,
     }
+    depth = summary["what_transfers"]
+    assert len(depth) == 2 * 8  # sizes x methods (one seed)
+    assert {r["method"] for r in depth} == {
+        "finetune_all",
+        "frozen_conv1",
+        "transfer",
+        "frozen_dense",
+        "scratch",
+        "random_conv1",
+        "random_conv2",
+        "random_dense",
+    }
+    assert all(0.0 <= r["mean"] <= 1.0 for r in depth)
+    # The transfer and scratch runs of notebook 04 were reused, not repeated.
+    what = json.loads((artifacts / "what_transfers.json").read_text())
+    reused = {
+        (r["method"], r["n_per_class"]) for r in what["freeze_depth"] if "reused" in r
+    }
+    assert reused == {(m, n) for m in ("transfer", "scratch") for n in (5, None)}
+    assert len(what["two_phase"]) == 2
     assert summary["versions"]["keras"].startswith("3.")
     figures = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
     assert len(figures) >= 8

@@ -79,3 +79,23 @@ def test_sample_efficiency_is_log_x_with_error_bars():
         "transfer",
     ]
     assert ax.get_title() == "eff" and ax.get_ylabel()
+
+
+def test_freeze_depth_draws_a_line_per_size_and_kind():
+    kinds = {"copied": ["a0", "a1"], "random": ["b0", "b1"]}
+    summary = [
+        {"method": m, "n_per_class": n, "mean": 0.5 + 0.01 * n, "sd": 0.01}
+        for n in (10, 100)
+        for m in ("a0", "a1", "b0", "b1")
+    ]
+    fig = plotting.freeze_depth(summary, ["none", "conv1"], kinds, "depth")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["none", "conv1"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "10 per class, copied",
+        "100 per class, copied",
+        "10 per class, random",
+        "100 per class, random",
+    ]
+    means = [list(c.lines[0].get_ydata()) for c in ax.containers]
+    assert np.allclose(means, [[0.6, 0.6], [1.5, 1.5], [0.6, 0.6], [1.5, 1.5]])

@@ -196,3 +196,26 @@ def test_predict_classes_and_accuracy_on_a_model_with_known_outputs():
     np.testing.assert_array_equal(predict_classes(model, x), [0, 1, 2, 0])
     assert accuracy(model, x, np.array([0, 1, 2, 0])) == 1.0
     assert accuracy(model, x, np.array([0, 1, 1, 2])) == 0.5
+
+
+def test_the_xla_fused_update_is_the_same_update(tiny_task, monkeypatch):
+    import helpers.training as training
+
+    weights = {}
+    for fused_from in (1, 10**9):  # every run fused, then none
+        monkeypatch.setattr(training, "FUSE_UPDATE_STEPS", fused_from)
+        set_seed(4)
+        model = build_model(5)
+        train_for_steps(
+            model,
+            tiny_task.x_train[:64],
+            tiny_task.y_train[:64],
+            steps=10,
+            batch_size=16,
+            optimizer="adadelta",
+            learning_rate=1.0,
+            seed=4,
+        )
+        weights[fused_from] = model.get_weights()
+    for fused, plain in zip(weights[1], weights[10**9], strict=True):
+        np.testing.assert_allclose(fused, plain, rtol=1e-4, atol=1e-6)
