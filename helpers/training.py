@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -93,19 +94,16 @@ def train_and_evaluate(
     set_seed(seed)
     per_epoch = math.ceil(len(task.y_train) / batch_size)
     order = batch_order(len(task.y_train), epochs * per_epoch, batch_size, seed)
-    loop = _training_loop(
-        model,
-        task.x_train,
-        task.y_train,
-        order.shape[1],
-        fuse_update=len(order) >= FUSE_UPDATE_STEPS,
-    )
+    runner = _runner(model, optimizer, order.shape[1])
+    runner.load(model, learning_rate)
+    examples, labels = _as_tensors(task.x_train, task.y_train)
     history: dict[str, list[float]] = {"loss": [], "accuracy": []}
     seconds = []
     for epoch in range(epochs):
         start = time.perf_counter()
         steps = order[epoch * per_epoch : (epoch + 1) * per_epoch]
-        total_loss, correct = loop(tf.constant(steps))
+        total_loss, correct = runner.run(examples, labels, tf.constant(steps))
+        runner.store(model)
         seconds.append(time.perf_counter() - start)
         history["loss"].append(float(total_loss) / len(steps))
         history["accuracy"].append(float(correct) / steps.size)
@@ -161,11 +159,6 @@ def budget_steps(n_train: int, epochs: int, batch_size: int, min_steps: int) -> 
     return max(min_steps, epochs * math.ceil(n_train / batch_size))
 
 
-# From this many steps on, the optimizer update is compiled with XLA (it saves
-# more than the compilation costs; `make bench` runs are this long).
-FUSE_UPDATE_STEPS = 500
-
-
 def batch_order(n: int, steps: int, batch_size: int, seed: int) -> np.ndarray:
     """Example indices for ``steps`` batches, shape ``(steps, min(batch_size, n))``.
 
@@ -209,49 +202,113 @@ def train_for_steps(
     order = batch_order(len(x), int(steps), batch_size, seed)
     start = time.perf_counter()
     compile_model(model, optimizer, learning_rate)  # model.optimizer: a fresh one
-    fuse_update = steps >= FUSE_UPDATE_STEPS
-    _training_loop(model, x, y, order.shape[1], fuse_update)(tf.constant(order))
+    runner = _runner(model, optimizer, order.shape[1])
+    runner.load(model, learning_rate)
+    runner.run(*_as_tensors(x, y), tf.constant(order))
+    runner.store(model)
     return time.perf_counter() - start
 
 
-def _training_loop(model, x, y, batch, fuse_update):
-    """A compiled function that takes one gradient step per row of an index array.
+# XLA fuses the optimizer's dozen element-wise passes over every weight into one:
+# the same update in less time per step, after a compilation of a few tenths of
+# a second that each kind of model pays once per session.
+FUSE_UPDATE = True
+_RUNNERS: dict[str, _Runner] = {}
 
-    It returns the sum of the steps' losses and the number of examples they
-    classified right (with dropout on, before each step's update).
+
+def _runner(model: keras.Model, optimizer: str, batch: int) -> _Runner:
+    """The compiled loop for models like ``model`` (layers, frozen ones, input)."""
+    layers = [
+        {k: v for k, v in layer.get_config().items() if k != "name"}
+        for layer in model.layers
+    ]
+    shape = tuple(model.inputs[0].shape[1:])
+    key = json.dumps([layers, shape, optimizer, batch, FUSE_UPDATE], default=str)
+    if key not in _RUNNERS:
+        _RUNNERS[key] = _Runner(model, optimizer, batch, shape, FUSE_UPDATE)
+    return _RUNNERS[key]
+
+
+def _as_tensors(x, y) -> tuple[tf.Tensor, tf.Tensor]:
+    return tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(
+        np.asarray(y, dtype=np.int32)
+    )
+
+
+class _Runner:
+    """One compiled training loop, reused by every run on a model of one kind.
+
+    Tracing a loop costs a few tenths of a second, about as much as training a
+    small model for a hundred steps, and a sweep trains a hundred models of a
+    few kinds. So each kind gets one traced loop on a twin model, and every run
+    loads its own model's weights and dropout seeds into the twin, starts from
+    a fresh optimizer state (all zeros, as a new optimizer's), and stores the
+    results back: the same steps as a loop traced for that model alone.
     """
-    opt = model.optimizer
-    variables = model.trainable_variables
-    opt.build(variables)
 
-    def apply(grads):
-        opt.apply(grads, variables)
+    def __init__(self, model, optimizer, batch, shape, fuse_update):
+        self.twin = keras.models.clone_model(model)
+        self.optimizer = OPTIMIZERS[optimizer](learning_rate=1.0)
+        variables = self.twin.trainable_variables
+        self.optimizer.build(variables)
+        loss_fn = keras.losses.SparseCategoricalCrossentropy()
 
-    if fuse_update:
-        # XLA fuses the optimizer's dozen element-wise passes over every weight
-        # into one: the same update in less time per step, after a compilation
-        # of a few tenths of a second.
-        apply = tf.function(apply, jit_compile=True)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-    examples = tf.convert_to_tensor(x)
-    labels = tf.convert_to_tensor(np.asarray(y, dtype=np.int32))
+        def apply(grads):
+            self.optimizer.apply(grads, variables)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, batch], tf.int32)])
-    def run(order):
-        total, correct = tf.constant(0.0), tf.constant(0)
-        for i in tf.range(tf.shape(order)[0]):
-            rows = order[i]
-            truth = tf.gather(labels, rows)
-            with tf.GradientTape() as tape:
-                predicted = model(tf.gather(examples, rows), training=True)
-                loss = loss_fn(truth, predicted)
-            apply(tape.gradient(loss, variables))
-            total += loss
-            guessed = tf.argmax(predicted, axis=1, output_type=tf.int32)
-            correct += tf.reduce_sum(tf.cast(guessed == truth, tf.int32))
-        return total, correct
+        if fuse_update:
+            apply = tf.function(apply, jit_compile=True)
 
-    return run
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, *shape], tf.float32),
+                tf.TensorSpec([None], tf.int32),
+                tf.TensorSpec([None, batch], tf.int32),
+            ]
+        )
+        def run(examples, labels, order):
+            """One gradient step per row of ``order``; the summed loss and the
+            number of examples classified right (dropout on, before each step)."""
+            total, correct = tf.constant(0.0), tf.constant(0)
+            for i in tf.range(tf.shape(order)[0]):
+                rows = order[i]
+                truth = tf.gather(labels, rows)
+                with tf.GradientTape() as tape:
+                    predicted = self.twin(tf.gather(examples, rows), training=True)
+                    loss = loss_fn(truth, predicted)
+                apply(tape.gradient(loss, variables))
+                total += loss
+                guessed = tf.argmax(predicted, axis=1, output_type=tf.int32)
+                correct += tf.reduce_sum(tf.cast(guessed == truth, tf.int32))
+            return total, correct
+
+        self.run = run
+
+    def load(self, model: keras.Model, learning_rate: float) -> None:
+        self.twin.set_weights(model.get_weights())
+        _copy_seeds(model, self.twin)
+        for variable in self.optimizer.variables:
+            variable.assign(tf.zeros_like(variable))
+        self.optimizer.learning_rate = learning_rate
+
+    def store(self, model: keras.Model) -> None:
+        """The trained weights, dropout seeds and optimizer state into ``model``."""
+        model.set_weights(self.twin.get_weights())
+        _copy_seeds(self.twin, model)
+        if model.optimizer is not None:
+            if not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+            for mine, theirs in zip(
+                model.optimizer.variables, self.optimizer.variables, strict=True
+            ):
+                mine.assign(theirs)
+
+
+def _copy_seeds(source: keras.Model, target: keras.Model) -> None:
+    """Continue ``source``'s dropout random sequences in ``target``'s layers."""
+    for theirs, mine in zip(source.layers, target.layers, strict=True):
+        if hasattr(theirs, "seed_generator"):
+            mine.seed_generator.state.assign(theirs.seed_generator.state.value)
 
 
 def predict_classes(

@@ -202,8 +202,8 @@ def test_the_xla_fused_update_is_the_same_update(tiny_task, monkeypatch):
     import helpers.training as training
 
     weights = {}
-    for fused_from in (1, 10**9):  # every run fused, then none
-        monkeypatch.setattr(training, "FUSE_UPDATE_STEPS", fused_from)
+    for fused in (True, False):
+        monkeypatch.setattr(training, "FUSE_UPDATE", fused)
         set_seed(4)
         model = build_model(5)
         train_for_steps(
@@ -216,6 +216,34 @@ def test_the_xla_fused_update_is_the_same_update(tiny_task, monkeypatch):
             learning_rate=1.0,
             seed=4,
         )
-        weights[fused_from] = model.get_weights()
-    for fused, plain in zip(weights[1], weights[10**9], strict=True):
+        weights[fused] = model.get_weights()
+    for fused, plain in zip(weights[True], weights[False], strict=True):
         np.testing.assert_allclose(fused, plain, rtol=1e-4, atol=1e-6)
+
+
+def test_a_reused_loop_trains_like_a_new_one(tiny_task):
+    # Two runs of one kind share a compiled loop; each must start from its own
+    # weights, seeds and a fresh optimizer, so a run repeated after another run
+    # (same seed) ends exactly where it ended the first time.
+    def run(seed):
+        set_seed(seed)
+        model = build_model(5)
+        train_for_steps(
+            model,
+            tiny_task.x_train[:64],
+            tiny_task.y_train[:64],
+            steps=6,
+            batch_size=16,
+            optimizer="adam",
+            learning_rate=1e-3,
+            seed=seed,
+        )
+        return model
+
+    first = run(5)
+    other = run(6)
+    again = run(5)
+    for a, b in zip(first.get_weights(), again.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first.get_weights()[0], other.get_weights()[0])
+    assert int(again.optimizer.iterations.numpy()) == 6
