@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from helpers.data import Task, sample_per_class
-from helpers.features import compute_features, copy_head_into, head_of
+from helpers.features import (
+    compute_features,
+    copy_head_into,
+    head_of,
+    quiet_retracing,
+)
 from helpers.models import (
     build_model,
     feature_weights,
@@ -53,22 +56,6 @@ ALL_METHODS = (*FREEZE_DEPTH_METHODS, "transfer_reused_head")
 FREEZE_DEPTHS = ("none", "conv1", "conv1+conv2", "conv1+conv2+dense")
 COPIED_METHODS = ("finetune_all", "frozen_conv1", "transfer", "frozen_dense")
 RANDOM_METHODS = ("scratch", "random_conv1", "random_conv2", "random_dense")
-
-
-@contextlib.contextmanager
-def quiet_retracing() -> Iterator[None]:
-    """Silence TensorFlow's warning that tf.functions are being retraced.
-
-    A sweep builds a new model for every run, so each one traces its own training
-    and prediction functions: the retracing TensorFlow warns about is intended.
-    """
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def check_sample_sizes(sample_sizes: Sequence, seeds: Sequence) -> None:
@@ -155,7 +142,6 @@ def sample_efficiency(
         (r["method"], r["n_per_class"], r["seed"], r["steps"], r["n_train"]): r
         for r in previous
     }
-    cached_base = {}  # features of the base model, computed once if needed
     rows = []
     total = len(sample_sizes) * len(seeds) * len(methods)
     with quiet_retracing():
@@ -184,7 +170,6 @@ def sample_efficiency(
                             base,
                             target,
                             picked,
-                            cached_base,
                             steps=steps,
                             batch_size=batch_size,
                             optimizer=optimizer,
@@ -224,9 +209,7 @@ def _picked(target: Task, n: int | None, seed: int) -> np.ndarray:
     return picked
 
 
-def _train_and_test(
-    model, base, target, picked, cached_base, **training
-) -> tuple[float, float]:
+def _train_and_test(model, base, target, picked, **training) -> tuple[float, float]:
     """Train ``model`` on the picked examples; seconds and test accuracy.
 
     With all convolutions frozen only the head trains, on cached features:
@@ -240,10 +223,8 @@ def _train_and_test(
         return seconds, accuracy(model, target.x_test, target.y_test)
     start = time.perf_counter()
     if _same_features(model, base):
-        if not cached_base:
-            cached_base["train"] = compute_features(base, target.x_train)
-            cached_base["test"] = compute_features(base, target.x_test)
-        x, x_test = tf.gather(cached_base["train"], picked), cached_base["test"]
+        train_features, x_test = _base_features(base, target)
+        x = tf.gather(train_features, picked)
     else:
         x = compute_features(model, target.x_train[picked])
         x_test = compute_features(model, target.x_test)
@@ -252,6 +233,34 @@ def _train_and_test(
     seconds = caching + train_for_steps(head, x, y, **training)
     copy_head_into(head, model)
     return seconds, float(np.mean(predict_classes(head, x_test) == target.y_test))
+
+
+_BASE_FEATURES: dict = {}  # the latest base model's features of one task's images
+
+
+def _base_features(base: keras.Model, target: Task) -> tuple[tf.Tensor, tf.Tensor]:
+    """The base model's cached features of ``target``'s training and test images.
+
+    Computed once and kept for the next sweep on the same task with the same
+    feature weights (notebook 04 runs two sweeps, notebook 05 a sweep and the
+    two-phase runs): the same numbers, a few seconds sooner.
+    """
+    weights = b"".join(w.tobytes() for w in feature_weights(base))
+    held = _BASE_FEATURES
+    if not (
+        held
+        and held["weights"] == weights
+        and held["images"][0] is target.x_train
+        and held["images"][1] is target.x_test
+    ):
+        held.clear()
+        held.update(
+            weights=weights,
+            images=(target.x_train, target.x_test),
+            train=compute_features(base, target.x_train),
+            test=compute_features(base, target.x_test),
+        )
+    return held["train"], held["test"]
 
 
 def _same_features(model: keras.Model, base: keras.Model) -> bool:
@@ -278,14 +287,14 @@ def two_phase(
     """Train the head on frozen features, then unfreeze everything and go on.
 
     Phase 1 is the ``transfer`` method of :func:`sample_efficiency` (the same
-    examples, seed and budget). Phase 2 then trains every layer for the same
-    number of steps again, with ``learning_rate / slower``. One row per size
-    and seed with the test accuracy after each phase.
+    examples, seed and budget). Phase 2 then trains every layer, with
+    ``learning_rate / slower``, for half as many steps again: a short second
+    phase at a low rate, as the recipe goes. One row per size and seed with the
+    test accuracy after each phase.
     """
     check_sample_sizes(sample_sizes, seeds)
     if isinstance(slower, bool) or not isinstance(slower, int | float) or slower < 1:
         raise ValueError(f"slower={slower!r}; give a factor >= 1 (10 to 100 is usual)")
-    cached_base: dict = {}
     rows = []
     with quiet_retracing():
         for n in sample_sizes:
@@ -306,12 +315,12 @@ def two_phase(
                     base,
                     target,
                     picked,
-                    cached_base,
                     learning_rate=learning_rate,
                     **training,
                 )
                 for layer in model.layers:
                     layer.trainable = True
+                training["steps"] = math.ceil(steps / 2)
                 second_seconds = train_for_steps(
                     model,
                     target.x_train[picked],
@@ -325,7 +334,8 @@ def two_phase(
                         "n_per_class": n,
                         "n_train": int(len(y)),
                         "seed": int(seed),
-                        "steps_per_phase": int(steps),
+                        "phase1_steps": int(steps),
+                        "phase2_steps": math.ceil(steps / 2),
                         "phase2_learning_rate": learning_rate / slower,
                         "phase1_accuracy": first,
                         "phase2_accuracy": second,

@@ -228,7 +228,8 @@ def test_two_phase_rows_and_errors(mnist):
     assert len(rows) == 1
     json.dumps(rows)
     (row,) = rows
-    assert row["steps_per_phase"] == 4 and row["phase2_learning_rate"] == 0.1
+    assert row["phase1_steps"] == 4 and row["phase2_steps"] == 2
+    assert row["phase2_learning_rate"] == 0.1
     # Phase 1 is the sweep's transfer run: the same accuracy.
     (transfer,) = sample_efficiency(base, target, methods=("transfer",), **kwargs)
     assert row["phase1_accuracy"] == transfer["test_accuracy"]
