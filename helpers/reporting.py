@@ -1,43 +1,43 @@
-"""Artifacts shared between notebooks (save, load, check) and plain-text tables."""
+"""Artifacts that notebooks pass on (written whole, checked on load), tables, claims."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from helpers.data import REPO_ROOT
 
 DEFAULT_ARTIFACTS_DIR = REPO_ROOT / "artifacts"
 
-# Which notebook writes which artifact: used to tell a learner what to run first.
-PRODUCER = {
-    "split.json": "01_data_split.ipynb",
-    "base_model.keras": "02_base_training.ipynb",
-    "base_metrics.json": "02_base_training.ipynb",
-    "transfer_metrics.json": "03_freeze_and_fine_tune.ipynb",
-    "scratch_metrics.json": "04_transfer_vs_scratch.ipynb",
-}
 
-
-class MissingArtifactError(FileNotFoundError):
-    """An input made by an earlier notebook is absent or was made differently."""
+class ArtifactError(RuntimeError):
+    """An input made by an earlier notebook is absent, or was made differently."""
 
 
 def artifacts_path(artifacts_dir: str | os.PathLike | None) -> Path:
-    """The artifacts folder (default: ``artifacts/`` at the repo root), created."""
-    path = Path(artifacts_dir) if artifacts_dir else DEFAULT_ARTIFACTS_DIR
+    """The artifacts folder, created: ``artifacts_dir`` if given, else the folder
+    named by $COURSE_ARTIFACTS (set by `make run` and `make test`), else
+    ``artifacts/`` at the repo root."""
+    chosen = artifacts_dir or os.environ.get("COURSE_ARTIFACTS")
+    path = Path(chosen) if chosen else DEFAULT_ARTIFACTS_DIR
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def write_atomically(path: Path, write) -> Path:
-    """Call ``write(tmp_path)``, then move the file into place: never half-written."""
+def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(temporary_path)``, then move the file into place.
+
+    A reader sees the old file or the new one, never half of one; an
+    interrupted write leaves no temporary file behind.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix
+        dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix
     )
     os.close(fd)
     try:
@@ -52,102 +52,96 @@ def write_atomically(path: Path, write) -> Path:
 def save_json(record: dict, path: Path) -> Path:
     """Write ``record`` as indented JSON, atomically."""
     text = json.dumps(record, indent=2, sort_keys=True) + "\n"
-    return write_atomically(Path(path), lambda tmp: tmp.write_text(text))
+    return write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
-def save_model(model, path: Path) -> Path:
-    """Save a Keras model (``.keras`` format), atomically."""
-    return write_atomically(Path(path), model.save)
+def weights_digest(model) -> str:
+    """A short fingerprint of a model's weights: equal digests, equal weights."""
+    digest = hashlib.sha256()
+    for weights in model.get_weights():
+        digest.update(weights.tobytes())
+    return digest.hexdigest()[:16]
 
 
-def _rerun_hint(name: str, expected: dict) -> str:
-    given = ", ".join(f"{key}={value!r}" for key, value in expected.items())
-    return f"Run notebooks/{PRODUCER[name]} first, with {given}."
+def save_model(model, record: dict, folder: Path, name: str) -> None:
+    """Save ``name.keras`` and its record ``name.json`` (with the weights' digest).
 
-
-def load_checked_json(artifacts_dir: Path, name: str, expected: dict) -> dict:
-    """Load an artifact and check it was made with the ``expected`` parameters.
-
-    ``expected`` maps parameter names to the values this notebook uses.
+    The record is written last, so a record always describes the model beside it.
     """
-    path = Path(artifacts_dir) / name
+    write_atomically(Path(folder) / f"{name}.keras", model.save)
+    save_json(
+        {**record, "weights_digest": weights_digest(model)},
+        Path(folder) / f"{name}.json",
+    )
+
+
+def load_record(folder: Path, name: str, notebook: str, expected: dict) -> dict:
+    """The record ``name.json`` made by ``notebook``, checked against ``expected``.
+
+    ``expected`` maps parameter names to the values this notebook uses; a
+    missing record or any differing value raises ArtifactError that says which
+    notebook to run with which values.
+    """
+    path = Path(folder) / f"{name}.json"
+    wanted = ", ".join(f"{key}={value!r}" for key, value in expected.items())
+    hint = f"Run notebooks/{notebook} first with {wanted} (and the same artifacts_dir)."
     if not path.is_file():
-        raise MissingArtifactError(
-            f"{path} does not exist. {_rerun_hint(name, expected)}"
-        )
+        raise ArtifactError(f"{path.name} is missing from {folder}. {hint}")
     record = json.loads(path.read_text())
     made_with = record.get("parameters", {})
-    differing = {
-        key: made_with.get(key)
+    differing = [
+        f"{key}={made_with.get(key)!r}"
         for key, value in expected.items()
         if made_with.get(key) != value
-    }
+    ]
     if differing:
-        shown = ", ".join(f"{key}={value!r}" for key, value in differing.items())
-        raise MissingArtifactError(
-            f"{path} was made with {shown}. {_rerun_hint(name, expected)}"
-        )
+        raise ArtifactError(f"{path.name} was made with {', '.join(differing)}. {hint}")
     return record
 
 
-def load_base_model(artifacts_dir: Path, expected: dict):
-    """The base model of notebook 02, after checking it was made with ``expected``."""
+def load_model(folder: Path, name: str, notebook: str, expected: dict):
+    """The model ``name.keras`` and its record, checked to belong together."""
     import keras
 
-    load_checked_json(artifacts_dir, "base_metrics.json", expected)
-    path = Path(artifacts_dir) / "base_model.keras"
-    if not path.is_file():
-        raise MissingArtifactError(
-            f"{path} does not exist. {_rerun_hint('base_model.keras', expected)}"
+    record = load_record(folder, name, notebook, expected)
+    path = Path(folder) / f"{name}.keras"
+    model = keras.saving.load_model(path) if path.is_file() else None
+    if model is None or weights_digest(model) != record.get("weights_digest"):
+        raise ArtifactError(
+            f"{path.name} is missing or does not match {name}.json (another run's "
+            f"model). Run notebooks/{notebook} again."
         )
-    return keras.saving.load_model(path)
+    return model, record
 
 
-def format_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
-    """Rows of dicts as an aligned text table (floats with 4 decimals)."""
-    columns = list(columns or rows[0].keys())
+def format_table(rows: Sequence[dict], digits: int = 4) -> str:
+    """Rows of dicts as an aligned text table; floats with ``digits`` decimals."""
+    columns = list(rows[0])
 
     def cell(value) -> str:
         if isinstance(value, float):
-            return f"{value:.4f}"
+            return f"{value:.{digits}f}"
         return "" if value is None else str(value)
 
     body = [[cell(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in body)) for i, c in enumerate(columns)]
-    lines = [
-        "  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)),
-        "  ".join("-" * w for w in widths),
-    ]
-    lines += [
-        "  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in body
-    ]
-    return "\n".join(lines)
+    lines = [[c.rjust(w) for c, w in zip(columns, widths, strict=True)]]
+    lines.append(["-" * w for w in widths])
+    lines += [[v.rjust(w) for v, w in zip(r, widths, strict=True)] for r in body]
+    return "\n".join("  ".join(line) for line in lines)
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and the main libraries, for the record."""
-    import platform
-
-    import keras
-    import numpy
-    import tensorflow
-
-    return {
-        "python": platform.python_version(),
-        "tensorflow": tensorflow.__version__,
-        "keras": keras.__version__,
-        "numpy": numpy.__version__,
-    }
-
-
-def check_claim(claim: str, holds: bool, *, applies: bool = True, detail="") -> None:
+def check_claim(
+    claim: str, holds: bool, *, applies: bool = True, detail="", why_not="quick run"
+) -> None:
     """Assert a claim the prose makes, and say so; skip it where it does not apply.
 
     Claims about accuracy hold for the full teaching run only, so quick runs pass
-    ``applies=False`` and the notebook prints that the claim was not checked.
+    ``applies=False`` and the notebook prints that the claim was not checked,
+    and why (``why_not``).
     """
     if not applies:
-        print(f"not checked (quick run): {claim}")
+        print(f"not checked ({why_not}): {claim}")
         return
     assert holds, f"claim does not hold: {claim} {detail}".strip()
     print(f"checked: {claim}")

@@ -1,12 +1,19 @@
-"""Run the course notebooks 01-05 headless with papermill (`make run`).
+"""Run the course notebooks headless with papermill (`make run`, `make notebooks`).
 
-Default: executed copies go to build/notebooks/, artifacts to build/artifacts/,
-figures to build/figures/, and a summary to build/summary.json; the committed
-notebooks are never modified.  `--in-place` (`make notebooks`) instead
-re-executes the committed notebooks with their default parameters and replaces
-them only when the run succeeded.
+`make run`: the notebooks run in order into a fresh folder beside build/
+(executed copies, artifacts, figures, summary.json); only when every one has
+finished does that folder replace build/, so an interrupted run leaves the
+previous results whole. The committed notebooks are never modified.
+
+`--in-place` (`make notebooks`): re-execute the committed notebooks with their
+default parameters; each is replaced, atomically, only when its run succeeded.
+
+The notebooks find their artifacts folder through the environment variable
+COURSE_ARTIFACTS (see helpers.reporting), so no path of this machine is written
+into an executed notebook.
 
     python scripts/run_course.py [--quick] [-p NAME VALUE ...]
+    python scripts/run_course.py --in-place [--from NOTEBOOK]
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import argparse
 import ast
 import base64
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -23,6 +31,8 @@ from pathlib import Path
 
 import nbformat
 import papermill
+
+from helpers.reporting import save_json, write_atomically
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -33,37 +43,45 @@ NOTEBOOKS = [
     "04_transfer_vs_scratch",
     "05_what_transfers",
 ]
-# Tiny parameters for `make run QUICK=1` and the smoke tests: about a minute.
+# Tiny parameters for `make run QUICK=1` and the smoke tests: checks that every
+# cell runs, not what the full run shows. Each notebook takes the names it has.
 QUICK_PARAMETERS = {
     "epochs": 1,
     "max_train_samples": 2000,
-    "sample_sizes": [5, None],
-    "seeds": [0],
-    "min_steps": 20,
-    "reuse_head_sizes": [5],
+    "reproduction_seeds": [0],
+    "fine_tune_epochs": 1,
     "equivalence_per_class": 20,
     "equivalence_seeds": [0, 1],
+    "sample_sizes": [5, None],
+    "seeds": [0, 1],
+    "rate_grid": [0.001],
+    "tuning_size": 5,
+    "max_epochs": 3,
+    "patience": 1,
+    "validation_per_class": 20,
+    "head_sizes": [5],
+    "fine_tune_rates": [0.0001],
+    "fine_tune_sizes": [5],
 }
-
-
-SWEEP_KEYS = ("n_per_class", "method", "seed", "test_accuracy")
+# The README's headline figure: the output of the cell that draws it.
+HEADLINE = ("04_transfer_vs_scratch", "error_curve(", "docs/transfer_vs_scratch.png")
 
 
 def parse_value(text: str):
-    """A papermill ``-p`` value: a Python literal if it is one, else the string."""
+    """A ``-p`` value: a Python literal (5, 0.1, [1, 2], None), else the text."""
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
 
 
-def notebook_parameters(path: Path) -> set[str]:
+def notebook_parameters(name: str) -> set[str]:
     """Names defined in the notebook's cell tagged ``parameters``."""
-    return set(papermill.inspect_notebook(str(path)))
+    return set(papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb")))
 
 
 def strip_run_metadata(path: Path) -> None:
-    """Drop papermill's timings and paths so a re-run changes only real outputs."""
+    """Drop papermill's timings so that a re-run changes only real outputs."""
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("papermill", None)
     for cell in nb.cells:
@@ -72,148 +90,156 @@ def strip_run_metadata(path: Path) -> None:
     nbformat.write(nb, path)
 
 
-def export_figures(notebook: Path, folder: Path) -> list[Path]:
-    """Write every PNG output of an executed notebook to ``folder``."""
-    nb = nbformat.read(notebook, as_version=4)
-    written = []
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            png = output.get("data", {}).get("image/png")
-            if png:
-                path = folder / f"{notebook.stem}_fig{len(written) + 1:02d}.png"
-                path.write_bytes(base64.b64decode(png))
-                written.append(path)
-    return written
-
-
-def execute(source: Path, target: Path, parameters: dict) -> float:
-    """Run one notebook with papermill, from the notebooks folder; returns seconds."""
-    accepted = notebook_parameters(source)
-    given = {k: v for k, v in parameters.items() if k in accepted}
-    print(f"\n=== {source.name}  {given or '(default parameters)'}", flush=True)
+def execute(name: str, target: Path, parameters: dict, artifacts: Path) -> float:
+    """Run one notebook with papermill, from the notebooks folder; return seconds."""
+    given = {k: v for k, v in parameters.items() if k in notebook_parameters(name)}
+    print(f"\n=== {name}  {given or '(default parameters)'}", flush=True)
+    os.environ["COURSE_ARTIFACTS"] = str(artifacts)  # read by the kernel it starts
     start = time.perf_counter()
     papermill.execute_notebook(
-        str(source),
+        str(NOTEBOOK_DIR / f"{name}.ipynb"),
         str(target),
         parameters=given,
         kernel_name="python3",
         cwd=str(NOTEBOOK_DIR),
-        progress_bar=True,
-        log_output=False,
+        progress_bar=False,
+        log_output=True,
     )
+    strip_run_metadata(target)
     return time.perf_counter() - start
 
 
+def pngs(notebook: Path, marker: str = "") -> list[bytes]:
+    """The PNG outputs of a notebook (of the cells whose source holds ``marker``)."""
+    nb = nbformat.read(notebook, as_version=4)
+    return [
+        base64.b64decode(output["data"]["image/png"])
+        for cell in nb.cells
+        if cell.cell_type == "code" and marker in cell.source
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {})
+    ]
+
+
 def summarize(artifacts: Path, parameters: dict, seconds: dict) -> dict:
-    """The run's headline numbers, from the artifacts the notebooks wrote."""
-    base = json.loads((artifacts / "base_metrics.json").read_text())
-    transfer = json.loads((artifacts / "transfer_metrics.json").read_text())
-    scratch = json.loads((artifacts / "scratch_metrics.json").read_text())
-    depth = json.loads((artifacts / "what_transfers.json").read_text())
+    """The run's headline numbers, read from the artifacts the notebooks wrote."""
 
-    def headline(record: dict) -> dict:
-        return {
-            "digits": record["digits"],
-            "test_accuracy": record["test_accuracy"],
-            "seconds_per_epoch": record["seconds_per_epoch"],
-            "epochs": record["epochs"],
+    def read(name: str) -> dict:
+        return json.loads((artifacts / name).read_text())
+
+    base, transfer = read("base_model.json"), read("transfer.json")
+    compared = read("transfer_vs_scratch.json")
+    sizes = {}
+    for row in compared["comparison"]:
+        size = "all" if row["n_per_class"] is None else str(row["n_per_class"])
+        sizes[size] = {
+            "transfer_error": 1 - row["transfer"],
+            "scratch_error": 1 - row["scratch"],
+            "difference": row["mean"],
+            "interval_95": [row["low"], row["high"]],
+            "verdict": row["verdict"],
         }
-
     return {
         "parameters": parameters,
-        "base": headline(base["run"]),
-        "transfer": headline(transfer["run"]),
-        "scratch": headline(scratch["run"]),
-        "sample_efficiency": [
-            {key: row[key] for key in SWEEP_KEYS}
-            for row in scratch["sample_efficiency"]
-        ],
-        "what_transfers": [
-            {key: row[key] for key in ("method", "n_per_class", "runs", "mean", "sd")}
-            for row in depth["freeze_depth_summary"]
-        ],
         "notebook_seconds": seconds,
-        "versions": base["versions"],
+        "base_test_accuracy": base["test_accuracy"],
+        "feature_extraction_test_accuracy": transfer["feature_extraction"][
+            "test_accuracy"
+        ],
+        "fine_tuning_test_accuracy": transfer["fine_tuning"]["test_accuracy"],
+        "transfer_vs_scratch": sizes,
+        "runs": [
+            {
+                k: run[k]
+                for k in (
+                    "method",
+                    "n_per_class",
+                    "seed",
+                    "epochs",
+                    "best_epoch",
+                    "hit_cap",
+                    "test_accuracy",
+                )
+            }
+            for run in compared["runs"]
+        ],
     }
 
 
-def print_summary(summary: dict) -> None:
-    from statistics import median
+def run(parameters: dict, build: Path) -> None:
+    """`make run`: every notebook into a fresh folder, which then replaces build/."""
+    build.parent.mkdir(parents=True, exist_ok=True)
+    for stale in build.parent.glob(f".{build.name}-next-*"):
+        shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted run
+    staging = Path(tempfile.mkdtemp(prefix=f".{build.name}-next-", dir=build.parent))
+    try:
+        staging.chmod(0o755)
+        folders = {n: staging / n for n in ("notebooks", "artifacts", "figures")}
+        for folder in folders.values():
+            folder.mkdir()
+        seconds = {}
+        for name in NOTEBOOKS:
+            executed = folders["notebooks"] / f"{name}.ipynb"
+            seconds[name] = round(
+                execute(name, executed, parameters, folders["artifacts"])
+            )
+            for i, png in enumerate(pngs(executed), start=1):
+                (folders["figures"] / f"{name}_fig{i:02d}.png").write_bytes(png)
+            print(f"    {name} done in {seconds[name]} s", flush=True)
+        summary = summarize(folders["artifacts"], parameters, seconds)
+        save_json(summary, staging / "summary.json")
+        old = build.with_name(f".{build.name}-old")
+        shutil.rmtree(old, ignore_errors=True)
+        if build.exists():
+            build.rename(old)
+        staging.rename(build)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print_summary(summary, build)
 
-    print("\nResult (test accuracy on each task's own test digits)")
-    print(f"  {'model':<9}{'digits':<18}{'accuracy':>9}{'s/epoch (median)':>19}")
-    for name in ("base", "transfer", "scratch"):
-        row = summary[name]
+
+def print_summary(summary: dict, build: Path) -> None:
+    print("\nTest error, transfer vs scratch (mean over seeds), and the verdict")
+    for size, row in summary["transfer_vs_scratch"].items():
+        low, high = row["interval_95"]
+        interval = "" if low is None else f" [{100 * low:+.2f}, {100 * high:+.2f}]"
         print(
-            f"  {name:<9}{str(row['digits']):<18}{row['test_accuracy']:>9.4f}"
-            f"{median(row['seconds_per_epoch']):>19.1f}"
+            f"  {size:>4} per digit: transfer {100 * row['transfer_error']:5.2f}%  "
+            f"scratch {100 * row['scratch_error']:5.2f}%  {row['verdict']}{interval}"
         )
-    rows = summary["sample_efficiency"]
-    sizes = [r["n_per_class"] for r in rows]
-    finite = [n for n in sizes if n is not None]
-    ends = [min(finite)] if finite else []
-    ends.append(None if None in sizes else max(finite))
-    print("\nTransfer vs scratch, mean test accuracy over seeds")
-    for n in dict.fromkeys(ends):
-        means = {}
-        for method in ("transfer", "scratch"):
-            accs = [
-                r["test_accuracy"]
-                for r in rows
-                if r["n_per_class"] == n and r["method"] == method
-            ]
-            means[method] = sum(accs) / len(accs)
-        label = "all" if n is None else n
-        print(
-            f"  {label!s:>5} per class: transfer {means['transfer']:.4f}"
-            f"  scratch {means['scratch']:.4f}"
-        )
-    depth = summary["what_transfers"]
-    sizes = list(dict.fromkeys(r["n_per_class"] for r in depth))
-    means = {(r["method"], r["n_per_class"]): r["mean"] for r in depth}
-    print("\nWhat transfers (notebook 05), mean test accuracy over seeds")
-    print("  " + " " * 13 + "".join(f"{'all' if n is None else n:>9}" for n in sizes))
-    for method in dict.fromkeys(r["method"] for r in depth):
-        print(f"  {method:<13}" + "".join(f"{means[(method, n)]:>9.4f}" for n in sizes))
-
-
-# The README's headline figure: the output of the cell that draws this figure.
-HEADLINE = (
-    "04_transfer_vs_scratch",
-    "plot_sample_efficiency(",
-    "sample_efficiency.png",
-)
-
-
-def save_cell_figure(notebook: Path, marker: str, path: Path) -> None:
-    """Write the PNG output of the first cell whose source contains ``marker``."""
-    nb = nbformat.read(notebook, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code" and marker in cell.source:
-            for output in cell.outputs:
-                if "image/png" in output.get("data", {}):
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(base64.b64decode(output.data["image/png"]))
-                    return
-    raise ValueError(f"{notebook.name}: no figure drawn by a cell with {marker!r}")
+    total = sum(summary["notebook_seconds"].values())
+    print(
+        f"\nAll {len(NOTEBOOKS)} notebooks ran in {total} s: "
+        f"{summary['notebook_seconds']}"
+    )
+    shown = build.relative_to(REPO) if build.is_relative_to(REPO) else build
+    print(f"Results in {shown}/")
 
 
 def run_in_place(names: list[str]) -> None:
-    """`make notebooks`: re-execute the committed notebooks with default parameters.
+    """`make notebooks`: re-execute committed notebooks with default parameters.
 
-    Each notebook is replaced only when its run succeeded; the README's headline
-    figure (docs/) is refreshed from the new run of notebook 04.
+    Each notebook is replaced only when its run succeeded, by an atomic rename;
+    the artifacts go to the default folder (artifacts/, or $COURSE_ARTIFACTS).
     """
+    from helpers.reporting import artifacts_path
+
+    artifacts = artifacts_path(None)
     for name in names:
         source = NOTEBOOK_DIR / f"{name}.ipynb"
         with tempfile.TemporaryDirectory() as tmp:
             executed = Path(tmp) / source.name
-            seconds = execute(source, executed, {})
-            strip_run_metadata(executed)
-            shutil.copyfile(executed, source)
+            seconds = execute(name, executed, {}, artifacts)
+            write_atomically(
+                source, lambda path, done=executed: shutil.copyfile(done, path)
+            )
         print(f"    {source.relative_to(REPO)} re-executed in {seconds:.0f} s")
         if name == HEADLINE[0]:
-            save_cell_figure(source, HEADLINE[1], REPO / "docs" / HEADLINE[2])
+            figure = pngs(source, HEADLINE[1])[0]
+            write_atomically(
+                REPO / HEADLINE[2], lambda path, png=figure: path.write_bytes(png)
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,8 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         dest="first",
         choices=NOTEBOOKS,
         default=NOTEBOOKS[0],
-        help="with --in-place: start at this notebook (the earlier "
-        "ones' artifacts must exist)",
+        help="with --in-place: start at this notebook",
     )
     parser.add_argument(
         "-p",
@@ -240,44 +265,29 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar=("NAME", "VALUE"),
-        help="papermill parameter",
+        help="a notebook parameter",
     )
     args = parser.parse_args(argv)
 
     if args.in_place:
+        if args.quick or args.parameter:
+            parser.error(
+                "--in-place runs the default parameters only; "
+                "it cannot be combined with --quick or -p"
+            )
         run_in_place(NOTEBOOKS[NOTEBOOKS.index(args.first) :])
         return 0
-
-    build = Path(args.build_dir).resolve()
-    artifacts = build / "artifacts"
-    folders = {name: build / name for name in ("notebooks", "figures")}
-    for folder in (artifacts, *folders.values()):
-        if folder.exists():
-            shutil.rmtree(folder)  # no stale results from an earlier run
-        folder.mkdir(parents=True)
-
+    known = set().union(*(notebook_parameters(name) for name in NOTEBOOKS))
+    known.discard("artifacts_dir")
+    unknown = sorted({name for name, _ in args.parameter} - known)
+    if unknown:
+        parser.error(
+            f"unknown parameter {', '.join(unknown)}; the notebooks take: "
+            f"{', '.join(sorted(known))}"
+        )
     parameters = dict(QUICK_PARAMETERS) if args.quick else {}
     parameters.update({name: parse_value(value) for name, value in args.parameter})
-    parameters["artifacts_dir"] = str(artifacts)
-
-    seconds = {}
-    for name in NOTEBOOKS:
-        executed = folders["notebooks"] / f"{name}.ipynb"
-        seconds[name] = round(
-            execute(NOTEBOOK_DIR / f"{name}.ipynb", executed, parameters), 1
-        )
-        figures = export_figures(executed, folders["figures"])
-        print(f"    done in {seconds[name]:.0f} s; {len(figures)} figures", flush=True)
-
-    shown = {k: v for k, v in parameters.items() if k != "artifacts_dir"}
-    summary = summarize(artifacts, shown, seconds)
-    (build / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print_summary(summary)
-    print(
-        f"\nAll {len(NOTEBOOKS)} notebooks ran in {sum(seconds.values()):.0f} s."
-        f"\nExecuted notebooks: {folders['notebooks']}"
-        f"\nFigures: {folders['figures']}\nSummary: {build / 'summary.json'}"
-    )
+    run(parameters, Path(args.build_dir).resolve())
     return 0
 
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers.data import DEFAULT_DATA_DIR, Arrays, load_mnist
+from helpers.data import DEFAULT_DATA_DIR, Arrays, Task, load_mnist, make_task
 
-# TensorFlow reads this once, when it is first imported. Nothing above imports it
-# (helpers.data needs only NumPy), and the test modules that do are collected after
-# this file, so the setting is in place in time.
+# TensorFlow and Matplotlib read these once, when they are first imported. Nothing
+# above imports either (helpers.data needs only NumPy), and the test modules that
+# do are collected after this file, so the settings are in place in time.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["MPLBACKEND"] = "Agg"  # figures are drawn off screen, never shown
 
 # Examples per digit 0-9 in the synthetic set. Deliberately unequal, and the
 # smallest class is 3 (not 0), so errors about "the smallest class" can be checked.
@@ -49,7 +51,19 @@ def synthetic() -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-# --------------------------------------------------------------------------------
-# Notebook tests (nbval on the committed notebooks, papermill smoke runs) will get
-# their hooks and options here; their owner adds them. Keep everything above this
-# line to fixtures the unit tests share.
+@pytest.fixture(scope="session")
+def small_task(mnist) -> Task:
+    """Digits 0-4 of real MNIST, small enough to train on in a second.
+
+    600 training images (480 train, 120 validation, about 24 of each digit) and
+    the first 500 test images. Read-only: the tests share it.
+    """
+    task = make_task(
+        mnist, [0, 1, 2, 3, 4], validation_fraction=0.2, max_train_samples=600, seed=0
+    )
+    task = dataclasses.replace(task, x_test=task.x_test[:500], y_test=task.y_test[:500])
+    for field in dataclasses.fields(task):
+        value = getattr(task, field.name)
+        if isinstance(value, np.ndarray):
+            value.setflags(write=False)
+    return task

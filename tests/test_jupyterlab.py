@@ -131,21 +131,7 @@ def server(isolated_dirs, tmp_path_factory):
     assert process.poll() is not None
 
 
-def test_there_are_notebooks_to_open():
-    assert len(NOTEBOOKS) >= 4, NOTEBOOKS
-
-
-def test_server_state_stays_in_the_throw_away_folders(server, isolated_dirs):
-    runtime = isolated_dirs["JUPYTER_RUNTIME_DIR"]
-    assert list(runtime.glob("jpserver-*.json")), "server info file not in runtime dir"
-
-
-def test_a_wrong_token_is_refused(server):
-    wrong = Server(int(server.base.rsplit(":", 1)[1]), "not-" + server.token)
-    status, _ = wrong.get("/api/contents/notebooks")
-    assert status == 403
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.name)
 def test_jupyterlab_opens_the_notebook(server, notebook: Path):
     quoted = urllib.parse.quote(notebook.name)

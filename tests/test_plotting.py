@@ -1,17 +1,17 @@
-"""helpers.plotting: every figure has a title, labelled axes and, with several
-lines, a legend."""
+"""helpers.plotting: every figure has its title, labelled axes, and the lines,
+points and ticks its data asks for."""
 
 from __future__ import annotations
 
+import math
+
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from helpers import plotting  # noqa: E402
+from helpers import plotting
 
 
 @pytest.fixture(autouse=True)
@@ -20,82 +20,170 @@ def close_figures():
     plt.close("all")
 
 
-def record(acc):
+def test_figures_are_drawn_off_screen():
+    assert matplotlib.get_backend().lower() == "agg"  # conftest sets MPLBACKEND
+
+
+def tick_labels(axis) -> list[str]:
+    return [t.get_text() for t in axis.get_ticklabels()]
+
+
+# ------------------------------------------------------------------ digit_grid
+
+
+def test_digit_grid_has_a_row_per_class_and_fewer_images_when_short():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (13, 28, 28, 1))
+    labels = np.array([0] * 10 + [1] * 3)  # class 1 has only 3 images
+    fig = plotting.digit_grid(images, labels, [7, 4], "Two digits", per_row=5)
+    assert isinstance(fig, Figure)
+    assert fig.get_suptitle() == "Two digits"
+    assert len(fig.axes) == 2 * 5
+    assert [fig.axes[0].get_ylabel(), fig.axes[5].get_ylabel()] == ["7", "4"]
+    shown = [len(ax.images) for ax in fig.axes]
+    assert shown == [1] * 5 + [1, 1, 1, 0, 0]
+    np.testing.assert_array_equal(
+        fig.axes[5].images[0].get_array(), np.squeeze(images[10])
+    )
+
+
+# ------------------------------------------------------------- class_histogram
+
+
+def test_class_histogram_bars_labels_and_legend():
+    counts = {"source": {5: 10, 6: 20}, "target": {0: 30}}
+    fig = plotting.class_histogram(counts, "Images per digit")
+    (ax,) = fig.axes
+    assert ax.get_title() == "Images per digit"
+    assert ax.get_xlabel() == "digit" and ax.get_ylabel() == "training images"
+    assert [p.get_height() for p in ax.patches] == [10, 20, 30]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["source", "target"]
+    assert ax.get_ylim()[1] >= 30 * 1.2 - 1e-9  # room above the tallest bar
+
+
+# ------------------------------------------------------------- learning_curves
+
+
+def history(accuracy: list[float], validation: bool = True) -> dict:
+    h = {"accuracy": accuracy, "loss": [1 - a for a in accuracy]}
+    if validation:
+        h["val_accuracy"] = [a - 0.05 for a in accuracy]
+        h["val_loss"] = [1.1 - a for a in accuracy]
+    return h
+
+
+def test_learning_curves_draw_training_and_validation_per_history():
+    fig = plotting.learning_curves(
+        {"base": history([0.5, 0.8, 0.9]), "head": history([0.4, 0.7], False)},
+        "Learning",
+    )
+    assert fig.get_suptitle() == "Learning"
+    accuracy, loss = fig.axes
+    assert accuracy.get_ylabel() == "accuracy"
+    assert loss.get_ylabel() == "loss (cross-entropy)"
+    for ax in fig.axes:
+        assert ax.get_xlabel() == "epoch"
+        assert len(ax.lines) == 3  # base: training and validation; head: training
+    assert list(accuracy.lines[0].get_xdata()) == [1, 2, 3]  # epochs from 1
+    assert list(accuracy.lines[1].get_ydata()) == pytest.approx([0.45, 0.75, 0.85])
+    assert [t.get_text() for t in loss.get_legend().get_texts()] == [
+        "base, training",
+        "base, validation",
+        "head, training",
+    ]
+
+
+def test_learning_curves_mark_guessing_and_an_epoch_when_asked():
+    fig = plotting.learning_curves(
+        {"run": history([0.5, 0.8, 0.9])},
+        "Fine-tuning",
+        chance=0.2,
+        marker=(2, "fine-tuning starts"),
+    )
+    accuracy, loss = fig.axes
+    for ax, level in ((accuracy, 0.2), (loss, math.log(5))):  # guessing 1 of 5
+        by_label = {line.get_label(): line for line in ax.lines}
+        assert len(ax.lines) == 4
+        assert list(by_label["guessing"].get_ydata()) == pytest.approx([level] * 2)
+        assert list(by_label["fine-tuning starts"].get_xdata()) == [2, 2]
+    legend = [t.get_text() for t in loss.get_legend().get_texts()]
+    assert "guessing" in legend and "fine-tuning starts" in legend
+
+
+# ------------------------------------------------------------------ error_curve
+
+
+def comparison_row(n, a, b, low, high):
     return {
-        "history": {
-            "loss": [1.0, 0.5],
-            "accuracy": acc,
-            "val_loss": [0.9, 0.4],
-            "val_accuracy": acc,
-        }
+        "n_per_class": n,
+        "transfer": a,
+        "scratch": b,
+        "mean": a - b,
+        "low": low,
+        "high": high,
     }
 
 
-def test_learning_curves_have_labels_and_legends():
-    fig = plotting.learning_curves(
-        {"a": record([0.5, 0.9]), "b": record([0.4, 0.8])}, "title"
-    )
-    assert fig._suptitle.get_text() == "title"
-    for ax in fig.axes:
-        assert ax.get_xlabel() == "epoch" and ax.get_ylabel()
-        assert len(ax.get_legend().get_texts()) == 4  # 2 runs x train/validation
-        assert len(ax.lines) == 4
-
-
-def test_digit_grid_shows_one_row_per_digit():
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 255, (30, 28, 28, 1))
-    labels = np.repeat(np.arange(3), 10)
-    fig = plotting.digit_grid(images, labels, [7, 1, 4], "grid", per_digit=4)
-    assert len(fig.axes) == 12
-    assert [fig.axes[i * 4].get_ylabel() for i in range(3)] == ["7", "1", "4"]
-
-
-def test_class_histogram_bars_match_counts():
-    fig = plotting.class_histogram({"s": {5: 10, 6: 20}, "t": {0: 30}}, "hist")
-    ax = fig.axes[0]
-    assert [p.get_height() for p in ax.patches] == [10, 20, 30]
-    assert ax.get_title() == "hist" and ax.get_legend() is not None
-
-
-def test_confusion_matrices_title_counts_errors():
-    matrix = np.array([[5, 1], [0, 4]])
-    fig = plotting.confusion_matrices({"m": matrix}, [3, 8], "cm")
-    assert fig.axes[0].get_title() == "m: 1 errors"
-    assert fig.axes[0].get_xlabel() == "predicted digit"
-
-
-def test_sample_efficiency_is_log_x_with_error_bars():
-    summary = [
-        {"method": m, "examples_per_class": n, "mean": 0.9, "sd": 0.01}
-        for m in ("transfer", "scratch")
-        for n in (1, 10, 100)
+def test_error_curve_log_error_and_paired_difference_with_the_sizes_as_ticks():
+    rows = [
+        comparison_row(5, 0.90, 0.80, 0.05, 0.15),
+        comparison_row(50, 0.95, 0.94, -0.01, 0.03),
+        comparison_row(None, 0.99, 0.99, None, None),  # one pair: no interval
     ]
-    fig = plotting.sample_efficiency(summary, "all", "eff")
-    ax = fig.axes[0]
-    assert ax.get_xscale() == "log"
-    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == [
-        "scratch",
-        "transfer",
-    ]
-    assert ax.get_title() == "eff" and ax.get_ylabel()
+    fig = plotting.error_curve(rows, "transfer", "scratch", 5000, "Error")
+    assert fig.get_suptitle() == "Error"
+    left, right = fig.axes
+    assert left.get_yscale() == "log"
+    assert right.get_yscale() == "linear"
+    for ax in (left, right):
+        assert ax.get_xscale() == "log"
+        assert list(ax.get_xticks()) == [5, 50, 5000]
+        assert tick_labels(ax.xaxis) == ["5", "50", "all"]
+        assert ax.get_xlabel().startswith("labelled training images per class")
+        assert ax.get_ylabel()
+    transfer, scratch = left.lines
+    assert transfer.get_label() == "transfer" and scratch.get_label() == "scratch"
+    assert list(transfer.get_ydata()) == pytest.approx([10, 5, 1])  # error in %
+    assert list(scratch.get_ydata()) == pytest.approx([20, 6, 1])
+    points = right.containers[0].lines[0]  # the error bar's markers
+    assert list(points.get_ydata()) == pytest.approx([10, 1, 0])  # points
+    assert "transfer" in right.get_ylabel() and "scratch" in right.get_ylabel()
 
 
-def test_freeze_depth_draws_a_line_per_size_and_kind():
-    kinds = {"copied": ["a0", "a1"], "random": ["b0", "b1"]}
-    summary = [
-        {"method": m, "n_per_class": n, "mean": 0.5 + 0.01 * n, "sd": 0.01}
-        for n in (10, 100)
-        for m in ("a0", "a1", "b0", "b1")
+# ------------------------------------------------------------- paired_intervals
+
+
+def test_paired_intervals_one_row_each_coloured_by_verdict():
+    rows = [
+        {"depth": "conv1", "mean": 0.02, "low": 0.01, "high": 0.03},
+        {"depth": "conv2", "mean": -0.02, "low": -0.03, "high": -0.01},
+        {"depth": "dense", "mean": 0.0, "low": -0.01, "high": 0.01},
+        {"depth": "output", "mean": 0.01, "low": None, "high": None},
     ]
-    fig = plotting.freeze_depth(summary, ["none", "conv1"], kinds, "depth")
-    ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["none", "conv1"]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
-        "10 per class, copied",
-        "100 per class, copied",
-        "10 per class, random",
-        "100 per class, random",
-    ]
-    means = [list(c.lines[0].get_ydata()) for c in ax.containers]
-    assert np.allclose(means, [[0.6, 0.6], [1.5, 1.5], [0.6, 0.6], [1.5, 1.5]])
+    fig = plotting.paired_intervals(rows, "depth", "Freeze depth")
+    (ax,) = fig.axes
+    assert ax.get_title() == "Freeze depth"
+    assert ax.get_xlabel().startswith("paired difference")
+    assert list(ax.get_yticks()) == [0, 1, 2, 3]
+    assert tick_labels(ax.yaxis) == ["conv1", "conv2", "dense", "output"]
+    assert ax.yaxis_inverted()  # first row on top
+    intervals = [line for line in ax.lines if len(line.get_xdata()) == 2]
+    points = [line for line in ax.lines if line.get_marker() == "o"]
+    assert len(intervals) - 1 == 3  # three rows with an interval, plus the zero line
+    assert [list(p.get_xdata()) for p in points] == [[2.0], [-2.0], [0.0], [1.0]]
+    colours = [p.get_color() for p in points]
+    assert colours == ["C2", "C3", "grey", "grey"]
+
+
+# ------------------------------------------------------------------ image_grid
+
+
+def test_image_grid_rows_of_columns_with_captions():
+    images = [np.full((28, 28), i, np.uint8) for i in range(10)]
+    captions = [f"filter {i}" for i in range(10)]
+    fig = plotting.image_grid(images, captions, "Filters", columns=4)
+    assert fig.get_suptitle() == "Filters"
+    assert len(fig.axes) == 12  # 3 rows of 4
+    assert [ax.get_title() for ax in fig.axes] == captions + ["", ""]
+    assert [len(ax.images) for ax in fig.axes] == [1] * 10 + [0, 0]
+    assert all(not ax.axison for ax in fig.axes)

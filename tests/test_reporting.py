@@ -1,86 +1,200 @@
-"""helpers.reporting: artifacts that check their provenance, tables, claims."""
+"""helpers.reporting: atomic writes, models with their records, provenance
+checks, tables and claims."""
 
 from __future__ import annotations
 
 import json
+import re
 
+import keras
+import numpy as np
 import pytest
 
+from helpers import reporting
 from helpers.reporting import (
-    MissingArtifactError,
+    ArtifactError,
     artifacts_path,
     check_claim,
     format_table,
-    load_base_model,
-    load_checked_json,
+    load_model,
+    load_record,
     save_json,
+    save_model,
+    weights_digest,
+    write_atomically,
 )
 
+NOTEBOOK = "02_base_training.ipynb"
+PARAMETERS = {"source_digits": [5, 6, 7, 8, 9], "epochs": 12}
 
-def test_save_json_writes_and_leaves_no_temporary_file(tmp_path):
+
+def small_model(seed: int) -> keras.Model:
+    """A model small enough to save in milliseconds, with seeded weights."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, name="dense")], name="small"
+    )
+
+
+# ---------------------------------------------------------------- atomic writes
+
+
+def test_write_atomically_writes_beside_the_target_and_cleans_up(tmp_path):
+    seen = []
+
+    def write(tmp):
+        seen.append(tmp)
+        tmp.write_text("new")
+
+    path = write_atomically(tmp_path / "sub" / "model.keras", write)
+    assert path.read_text() == "new"
+    (tmp,) = seen
+    assert tmp.parent == path.parent  # same folder: the final rename is atomic
+    assert tmp.suffix == ".keras"  # model.save insists on the suffix
+    assert tmp != path
+    assert [p.name for p in path.parent.iterdir()] == ["model.keras"]
+
+
+def test_write_atomically_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    path = tmp_path / "record.json"
+    path.write_text("old")
+
+    def half_a_write(tmp):
+        tmp.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_atomically(path, half_a_write)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["record.json"]
+
+
+def test_save_json_sorts_keys_and_keeps_the_old_file_on_failure(tmp_path):
     path = save_json({"b": 1, "a": [1.5, None]}, tmp_path / "x.json")
+    assert path.read_text() == '{\n  "a": [\n    1.5,\n    null\n  ],\n  "b": 1\n}\n'
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        save_json({"bad": object()}, path)
     assert json.loads(path.read_text()) == {"a": [1.5, None], "b": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
 
 
-def test_save_json_failure_keeps_the_old_file(tmp_path):
-    path = save_json({"ok": True}, tmp_path / "x.json")
-    with pytest.raises(TypeError):
-        save_json({"bad": object()}, path)
-    assert json.loads(path.read_text()) == {"ok": True}
-    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+def test_artifacts_path_creates_the_folder_and_has_a_default(tmp_path, monkeypatch):
+    assert artifacts_path(tmp_path / "a" / "b").is_dir()
+    monkeypatch.setattr(reporting, "DEFAULT_ARTIFACTS_DIR", tmp_path / "default")
+    assert artifacts_path(None) == tmp_path / "default"
+    assert (tmp_path / "default").is_dir()
 
 
-def test_artifacts_path_creates_the_folder(tmp_path):
-    folder = artifacts_path(tmp_path / "a" / "b")
-    assert folder.is_dir()
+# ------------------------------------------------------------ models and records
 
 
-def test_missing_artifact_names_the_notebook_and_parameters(tmp_path):
-    with pytest.raises(MissingArtifactError) as info:
-        load_checked_json(tmp_path, "base_metrics.json", {"source_digits": [5, 6]})
+def test_weights_digest_changes_with_any_weight():
+    model = small_model(0)
+    digest = weights_digest(model)
+    assert re.fullmatch(r"[0-9a-f]{16}", digest)
+    assert weights_digest(small_model(0)) == digest
+    bias = model.get_layer("dense").bias
+    bias.assign(bias.numpy() + np.array([0, 0, 1e-6], np.float32))
+    assert weights_digest(model) != digest
+
+
+def test_save_model_and_load_model_round_trip(tmp_path):
+    model = small_model(0)
+    save_model(model, {"parameters": PARAMETERS, "accuracy": 0.5}, tmp_path, "base")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base.json", "base.keras"]
+    loaded, record = load_model(tmp_path, "base", NOTEBOOK, PARAMETERS)
+    for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert record["accuracy"] == 0.5
+    assert record["weights_digest"] == weights_digest(model)
+
+
+def test_load_model_refuses_a_model_from_another_run(tmp_path):
+    save_model(small_model(0), {"parameters": PARAMETERS}, tmp_path, "base")
+    # Another run replaced the model but not its record.
+    write_atomically(tmp_path / "base.keras", small_model(1).save)
+    with pytest.raises(
+        ArtifactError, match=r"base\.keras .*does not match base\.json"
+    ) as info:
+        load_model(tmp_path, "base", NOTEBOOK, PARAMETERS)
+    assert f"Run notebooks/{NOTEBOOK} again" in str(info.value)
+
+
+def test_load_model_refuses_a_record_without_its_model(tmp_path):
+    save_model(small_model(0), {"parameters": PARAMETERS}, tmp_path, "base")
+    (tmp_path / "base.keras").unlink()
+    with pytest.raises(ArtifactError, match=r"base\.keras is missing"):
+        load_model(tmp_path, "base", NOTEBOOK, PARAMETERS)
+
+
+def test_load_record_missing_names_the_notebook_and_the_values(tmp_path):
+    with pytest.raises(ArtifactError, match=r"split\.json is missing") as info:
+        load_record(tmp_path, "split", "01_data_split.ipynb", PARAMETERS)
     message = str(info.value)
-    assert "02_base_training.ipynb" in message
-    assert "source_digits=[5, 6]" in message
+    assert "split.json is missing" in message
+    assert "Run notebooks/01_data_split.ipynb first" in message
+    assert "source_digits=[5, 6, 7, 8, 9], epochs=12" in message
 
 
-def test_artifact_made_with_other_digits_is_refused(tmp_path):
-    save_json({"parameters": {"source_digits": [0, 1]}}, tmp_path / "split.json")
-    with pytest.raises(MissingArtifactError) as info:
-        load_checked_json(tmp_path, "split.json", {"source_digits": [5, 6]})
+def test_load_record_names_the_parameter_that_differs(tmp_path):
+    made = {"source_digits": [5, 6, 7, 8, 9], "epochs": 3, "seed": 0}
+    save_json({"parameters": made, "x": 1}, tmp_path / "base.json")
+    with pytest.raises(ArtifactError, match=r"made with epochs=3\.") as info:
+        load_record(tmp_path, "base", NOTEBOOK, PARAMETERS)
     message = str(info.value)
-    assert "made with source_digits=[0, 1]" in message
-    assert "01_data_split.ipynb" in message and "source_digits=[5, 6]" in message
+    assert "made with epochs=3." in message  # only the differing one
+    assert f"Run notebooks/{NOTEBOOK} first with " in message
+    assert "epochs=12" in message
+    # Parameters the reader does not ask about are not checked.
+    assert load_record(tmp_path, "base", NOTEBOOK, {"epochs": 3}) == {
+        "parameters": made,
+        "x": 1,
+    }
 
 
-def test_matching_artifact_loads(tmp_path):
-    record = {"parameters": {"source_digits": [5, 6], "epochs": 3}, "x": 1}
-    save_json(record, tmp_path / "transfer_metrics.json")
-    got = load_checked_json(
-        tmp_path, "transfer_metrics.json", {"source_digits": [5, 6]}
+def test_load_record_refuses_a_record_made_without_the_parameter(tmp_path):
+    save_json({"parameters": {}}, tmp_path / "base.json")
+    with pytest.raises(ArtifactError, match="made with epochs=None"):
+        load_record(tmp_path, "base", NOTEBOOK, {"epochs": 12})
+
+
+# ---------------------------------------------------------------- tables, claims
+
+
+def test_format_table_right_aligns_and_rounds_floats():
+    text = format_table(
+        [
+            {"method": "transfer", "n": 1, "acc": 0.98765},
+            {"method": "scratch", "n": 100, "acc": None},
+        ]
     )
-    assert got == record
+    assert text.splitlines() == [
+        "  method    n     acc",
+        "--------  ---  ------",
+        "transfer    1  0.9877",
+        " scratch  100        ",
+    ]
 
 
-def test_base_model_missing_while_metrics_exist(tmp_path):
-    save_json({"parameters": {"source_digits": [5, 6]}}, tmp_path / "base_metrics.json")
-    with pytest.raises(MissingArtifactError, match="base_model.keras"):
-        load_base_model(tmp_path, {"source_digits": [5, 6]})
+def test_format_table_digits():
+    assert format_table([{"x": 1 / 3}], digits=2).splitlines() == [
+        "   x",
+        "----",
+        "0.33",
+    ]
 
 
-def test_format_table_aligns_and_rounds():
-    text = format_table([{"n": 1, "acc": 0.98765}, {"n": 100, "acc": None}])
-    lines = text.splitlines()
-    assert lines[0] == "  n     acc"
-    assert lines[2] == "  1  0.9877"
-    assert lines[3] == "100        "
-    assert len({len(line) for line in lines}) == 1
-
-
-def test_check_claim_prints_asserts_and_skips(capsys):
+def test_check_claim_prints_what_it_checked(capsys):
     check_claim("two is more than one", 2 > 1)
     assert capsys.readouterr().out == "checked: two is more than one\n"
+
+
+def test_check_claim_fails_loudly_when_the_claim_is_false(capsys):
     with pytest.raises(AssertionError, match="claim does not hold: one is more 1"):
         check_claim("one is more", 1 > 2, detail=1)
+    assert "checked" not in capsys.readouterr().out
+
+
+def test_check_claim_skips_what_does_not_apply(capsys):
     check_claim("anything", False, applies=False)
-    assert "not checked (quick run): anything" in capsys.readouterr().out
+    assert capsys.readouterr().out == "not checked (quick run): anything\n"

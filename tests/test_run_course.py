@@ -1,0 +1,121 @@
+"""scripts/run_course.py without running a notebook: parameters, and what an
+interrupted `make run` or `make notebooks` leaves behind."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scripts import run_course
+
+
+def test_a_misspelled_parameter_is_refused_with_the_valid_names(capsys):
+    with pytest.raises(SystemExit, match="2"):
+        run_course.main(["-p", "epoch", "1"])
+    error = capsys.readouterr().err
+    assert "unknown parameter epoch" in error
+    assert "epochs" in error and "source_digits" in error
+
+
+@pytest.mark.parametrize("extra", [["--quick"], ["-p", "epochs", "1"]])
+def test_in_place_refuses_quick_and_parameters(extra, capsys):
+    with pytest.raises(SystemExit, match="2"):
+        run_course.main(["--in-place", *extra])
+    assert "cannot be combined with --quick or -p" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("5", 5), ("0.1", 0.1), ("[0, 1]", [0, 1]), ("None", None), ("adam", "adam")],
+)
+def test_parameter_values_are_python_literals_or_text(text, value):
+    assert run_course.parse_value(text) == value
+
+
+@pytest.fixture
+def fake_notebooks(monkeypatch):
+    """`execute` writes a tiny notebook and the artifacts the summary reads, and
+    fails on the notebook named in ``fail_at`` (a list, so tests can set it)."""
+    fail_at: list[str] = []
+
+    def execute(name, target, parameters, artifacts):
+        if name in fail_at:
+            raise KeyboardInterrupt(f"interrupted during {name}")
+        target.write_text(
+            json.dumps(
+                {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+            )
+        )
+        (artifacts / "base_model.json").write_text(json.dumps({"test_accuracy": 0.99}))
+        (artifacts / "transfer.json").write_text(
+            json.dumps(
+                {
+                    "feature_extraction": {"test_accuracy": 0.99},
+                    "fine_tuning": {"test_accuracy": 0.99},
+                }
+            )
+        )
+        (artifacts / "transfer_vs_scratch.json").write_text(
+            json.dumps(
+                {
+                    "comparison": [
+                        {
+                            "n_per_class": 5,
+                            "transfer": 0.9,
+                            "scratch": 0.8,
+                            "mean": 0.1,
+                            "low": 0.05,
+                            "high": 0.15,
+                            "verdict": "transfer better",
+                        }
+                    ],
+                    "runs": [],
+                }
+            )
+        )
+        return 0.0
+
+    monkeypatch.setattr(run_course, "execute", execute)
+    monkeypatch.setattr(run_course, "pngs", lambda notebook, marker="": [])
+    return fail_at
+
+
+def test_a_run_replaces_build_only_when_it_finished(tmp_path, fake_notebooks):
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "summary.json").write_text("previous run")
+    fake_notebooks.append(run_course.NOTEBOOKS[2])
+    with pytest.raises(KeyboardInterrupt, match="interrupted during"):
+        run_course.main(["--build-dir", str(build)])
+    assert (build / "summary.json").read_text() == "previous run"
+    assert [p.name for p in tmp_path.iterdir()] == ["build"], "no staging folder left"
+
+    fake_notebooks.clear()
+    assert run_course.main(["--build-dir", str(build)]) == 0
+    summary = json.loads((build / "summary.json").read_text())
+    assert summary["transfer_vs_scratch"]["5"]["verdict"] == "transfer better"
+    notebooks = sorted(p.stem for p in (build / "notebooks").iterdir())
+    assert notebooks == run_course.NOTEBOOKS
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build"]
+
+
+def test_an_interrupted_in_place_run_leaves_each_notebook_old_or_new(
+    tmp_path, monkeypatch, fake_notebooks
+):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for name in run_course.NOTEBOOKS:
+        (folder / f"{name}.ipynb").write_text("old")
+    monkeypatch.setattr(run_course, "NOTEBOOK_DIR", folder)
+    monkeypatch.setattr(run_course, "REPO", tmp_path)
+    monkeypatch.setenv("COURSE_ARTIFACTS", str(tmp_path / "artifacts"))
+    fake_notebooks.append(run_course.NOTEBOOKS[1])
+    with pytest.raises(KeyboardInterrupt, match="interrupted during"):
+        run_course.main(["--in-place"])
+    texts = [(folder / f"{n}.ipynb").read_text() for n in run_course.NOTEBOOKS]
+    assert texts[0] != "old" and json.loads(texts[0])["nbformat"] == 4
+    assert texts[1:] == ["old"] * (len(texts) - 1)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"{n}.ipynb" for n in run_course.NOTEBOOKS
+    ), "no temporary file left beside the notebooks"
