@@ -29,7 +29,7 @@ PARAMS ?=
 BENCH_ARGS ?=
 LINTED := helpers tests scripts notebooks benchmarks
 
-.PHONY: help setup data lint test test-fast run bench notebooks html lab clean
+.PHONY: help setup data lint test test-fast run bench notebooks html student lab clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -75,8 +75,11 @@ bench: data  ## Time full, frozen and cached-feature training; writes build/benc
 notebooks: data  ## Re-execute the committed notebooks in place with default parameters
 	$(PY) scripts/run_course.py --in-place
 
-html: setup  ## Export the executed notebooks to self-contained pages in build/html/
+html: setup  ## Self-contained pages in build/html/: full/ (solutions folded) and student/
 	$(PY) scripts/export_html.py
+
+student: setup  ## Write the student edition (solutions removed, outputs cleared) to build/student/
+	$(PY) scripts/make_student.py
 
 lab: data  ## Open the notebooks in JupyterLab with the course's kernel
 	$(ENVDIR)/bin/jupyter lab --notebook-dir=notebooks

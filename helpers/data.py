@@ -1,7 +1,4 @@
-"""MNIST: load it verified, split it into digit tasks, sample it.
-
-`make data` (scripts/fetch_mnist.py) puts the files in data/ first.
-"""
+"""MNIST, loaded and verified, split into digit tasks, sampled (`make data` gets it)."""
 
 from __future__ import annotations
 
@@ -19,18 +16,14 @@ DEFAULT_DATA_DIR = REPO_ROOT / "data"
 
 # SHA-256 of the original, uncompressed files (the same bytes LeCun et al. published).
 IDX_SHA256 = {
-    "train-images-idx3-ubyte": (
-        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"
-    ),
-    "train-labels-idx1-ubyte": (
-        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"
-    ),
-    "t10k-images-idx3-ubyte": (
-        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"
-    ),
-    "t10k-labels-idx1-ubyte": (
-        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"
-    ),
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738"
+    "ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5"
+    "333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77"
+    "db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351"
+    "222c34898ecbeaf847f06e48f7ec33f2",
 }
 NPZ_NAME = "mnist.npz"
 NPZ_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -44,9 +37,6 @@ class DataIntegrityError(RuntimeError):
 
 class DataUnavailableError(RuntimeError):
     """No source could provide MNIST."""
-
-
-# --------------------------------------------------------------------------- files
 
 
 def sha256_of(path: Path) -> str:
@@ -72,11 +62,8 @@ def verify_file(path: Path, expected: str) -> None:
 
 
 def parse_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (raw or .gz) into a uint8 array of its stated shape.
-
-    Format: two zero bytes, a type byte (0x08 = unsigned byte), the number of
-    dimensions, then one big-endian uint32 per dimension, then the data.
-    """
+    """An IDX file (raw or .gz) as a uint8 array of its stated shape: two zero bytes,
+    a type byte (0x08), the number of dimensions, one big-endian uint32 each, data."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
         raw = f.read()
@@ -91,18 +78,14 @@ def parse_idx(path: Path) -> np.ndarray:
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     expected = int(np.prod(shape))
     if len(raw) - header != expected:
-        raise ValueError(
-            f"{path}: header promises {expected} bytes of data for shape {shape}, "
-            f"file holds {len(raw) - header}"
-        )
+        raise ValueError(f"{path}: header promises {expected} bytes of data for "
+                         f"shape {shape}, file holds {len(raw) - header}")
     return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
 
 
 def _idx_path(folder: Path, name: str) -> Path | None:
-    for candidate in (folder / name, folder / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
+    found = [p for p in (folder / name, folder / f"{name}.gz") if p.is_file()]
+    return found[0] if found else None
 
 
 def _load_idx_folder(folder: Path) -> Arrays:
@@ -132,11 +115,8 @@ def load_local(folder: Path) -> Arrays | None:
 
 
 def load_mnist(data_dir: Path | None = None) -> Arrays:
-    """MNIST as uint8 arrays ``(x_train, y_train), (x_test, y_test)``, verified.
-
-    Reads ``data_dir`` (default ``data/``) or ``$MNIST_DIR``; run ``make data``
-    first when neither holds the files.
-    """
+    """MNIST as uint8 arrays ``(x_train, y_train), (x_test, y_test)``, verified, from
+    ``data_dir`` (default ``data/``) or ``$MNIST_DIR``."""
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
     folders = [data_dir]
     if os.environ.get("MNIST_DIR"):
@@ -145,13 +125,9 @@ def load_mnist(data_dir: Path | None = None) -> Arrays:
         arrays = load_local(folder)
         if arrays is not None:
             return arrays
-    raise DataUnavailableError(
-        f"No MNIST in {' or '.join(str(f) for f in folders)}. "
-        "Run `make data` first (it fetches and verifies the files)."
-    )
-
-
-# ---------------------------------------------------------------- splits and samples
+    shown = " or ".join(str(f) for f in folders)
+    raise DataUnavailableError(f"No MNIST in {shown}. Run `make data` first "
+                               "(it fetches and verifies the files).")
 
 
 def check_digits(digits: Sequence[int], name: str) -> list[int]:
@@ -160,43 +136,30 @@ def check_digits(digits: Sequence[int], name: str) -> list[int]:
         raise ValueError(f"{name} must be a list of digits, got {digits!r}")
     if len(digits) == 0:
         raise ValueError(f"{name} is empty; give 2 or more distinct digits from 0-9")
-    bad = [
-        d
-        for d in digits
-        if isinstance(d, bool) or not isinstance(d, int | np.integer) or not 0 <= d <= 9
-    ]
+    bad = [d for d in digits if isinstance(d, bool)
+           or not isinstance(d, int | np.integer) or not 0 <= d <= 9]
     if bad:
         raise ValueError(f"{name}={list(digits)!r} holds {bad!r}; digits must be 0-9")
     repeated = sorted({int(d) for d in digits if list(digits).count(d) > 1})
     if repeated:
-        raise ValueError(
-            f"{name}={list(digits)!r} repeats {repeated}; digits must differ"
-        )
+        raise ValueError(f"{name}={list(digits)!r} repeats {repeated}; no repeats")
     if len(digits) < 2:
-        raise ValueError(
-            f"{name}={list(digits)!r} has one digit; a classifier needs 2 or more"
-        )
+        raise ValueError(f"{name}={list(digits)!r} has one digit; give 2 or more")
     return [int(d) for d in digits]
 
 
-def check_digit_split(
-    source_digits: Sequence[int], target_digits: Sequence[int]
-) -> tuple[list[int], list[int]]:
+def check_digit_split(source_digits, target_digits) -> tuple[list[int], list[int]]:
     """Validate the two digit lists of a transfer experiment (each, and disjoint)."""
     source = check_digits(source_digits, "source_digits")
     target = check_digits(target_digits, "target_digits")
     shared = sorted(set(source) & set(target))
     if shared:
-        raise ValueError(
-            f"source_digits={source} and target_digits={target} overlap in {shared}; "
-            "the two tasks must use disjoint digits"
-        )
+        raise ValueError(f"source_digits={source} and target_digits={target} overlap "
+                         f"in {shared}; the two tasks must use disjoint digits")
     return source, target
 
 
-def select_digits(
-    x: np.ndarray, y: np.ndarray, digits: Sequence[int]
-) -> tuple[np.ndarray, np.ndarray]:
+def select_digits(x: np.ndarray, y: np.ndarray, digits: Sequence[int]):
     """Keep the examples of ``digits``; relabel digit ``digits[i]`` as class ``i``."""
     digits = check_digits(digits, "digits")
     lookup = np.full(10, -1, dtype=np.int64)
@@ -210,9 +173,7 @@ def class_counts(y: np.ndarray, n_classes: int) -> list[int]:
     return np.bincount(y, minlength=n_classes).astype(int).tolist()
 
 
-def sample_per_class(
-    x: np.ndarray, y: np.ndarray, n_per_class: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def sample_per_class(x: np.ndarray, y: np.ndarray, n_per_class: int, seed: int):
     """``n_per_class`` examples of every class, drawn without replacement, seeded."""
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, int | np.integer):
         raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}")
@@ -221,18 +182,12 @@ def sample_per_class(
     classes, counts = np.unique(y, return_counts=True)
     smallest = int(counts.min())
     if n_per_class > smallest:
-        raise ValueError(
-            f"n_per_class={n_per_class} is more than class "
-            f"{int(classes[counts.argmin()])} "
-            f"holds ({smallest}); use at most {smallest}"
-        )
+        rarest = int(classes[counts.argmin()])
+        raise ValueError(f"n_per_class={n_per_class} is more than class {rarest} "
+                         f"holds ({smallest}); use at most {smallest}")
     rng = np.random.default_rng(seed)
-    picked = np.concatenate(
-        [
-            rng.choice(np.flatnonzero(y == c), n_per_class, replace=False)
-            for c in classes
-        ]
-    )
+    picked = np.concatenate([rng.choice(np.flatnonzero(y == c), n_per_class,
+                                        replace=False) for c in classes])
     picked.sort()  # keep the original order; the training loop shuffles
     return x[picked], y[picked]
 
@@ -246,20 +201,14 @@ def _quotas(counts: np.ndarray, total: int) -> np.ndarray:
     return quotas
 
 
-def stratified_split(
-    x: np.ndarray, y: np.ndarray, fraction: float, seed: int
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Hold out ``fraction`` of the examples, the same share of every class, seeded.
-
-    Returns ``(x_kept, y_kept), (x_held_out, y_held_out)``, each in original order.
-    """
+def stratified_split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
+    """Hold out ``fraction`` of the examples, the same share of every class, seeded:
+    ``(x_kept, y_kept), (x_held_out, y_held_out)``, each in the original order."""
     check_fraction("validation_fraction", fraction)
     return _split_off(x, y, int(round(fraction * len(y))), seed)
 
 
-def _split_off(
-    x: np.ndarray, y: np.ndarray, n_out: int, seed: int
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def _split_off(x: np.ndarray, y: np.ndarray, n_out: int, seed: int):
     classes, counts = np.unique(y, return_counts=True)
     rng = np.random.default_rng(seed)
     out = np.zeros(len(y), dtype=bool)
@@ -285,9 +234,7 @@ def check_cap(name: str, value) -> int | None:
     return int(value)
 
 
-def cap_samples(
-    x: np.ndarray, y: np.ndarray, max_samples: int | None, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def cap_samples(x: np.ndarray, y: np.ndarray, max_samples: int | None, seed: int):
     """Exactly ``max_samples`` examples (or all, for None), class shares kept."""
     if max_samples is None:
         return x, y
@@ -295,10 +242,9 @@ def cap_samples(
         raise ValueError(f"max_train_samples={max_samples!r}; use None or an integer")
     n_classes = len(np.unique(y))
     if max_samples < 2 * n_classes:
-        raise ValueError(
-            f"max_train_samples={max_samples} is too small for {n_classes} classes; "
-            f"use None (all) or at least {2 * n_classes}"
-        )
+        raise ValueError(f"max_train_samples={max_samples} is too small for "
+                         f"{n_classes} classes; use None (all) or at least "
+                         f"{2 * n_classes}")
     if max_samples >= len(y):
         return x, y
     (_, _), (x_kept, y_kept) = _split_off(x, y, max_samples, seed)
@@ -312,10 +258,7 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Task:
-    """One classification task: its digits and model-ready train/validation/test sets.
-
-    Labels are class indices: digit ``digits[i]`` has label ``i``.
-    """
+    """One task: its digits (digit ``digits[i]`` has label ``i``) and its parts."""
 
     digits: list[int]
     x_train: np.ndarray
@@ -331,48 +274,26 @@ class Task:
 
     def sizes(self) -> dict[str, int]:
         """Number of examples in each part."""
-        return {
-            "train": len(self.y_train),
-            "validation": len(self.y_val),
-            "test": len(self.y_test),
-        }
+        return {"train": len(self.y_train), "validation": len(self.y_val),
+                "test": len(self.y_test)}
 
     def counts_per_digit(self) -> dict[str, dict[int, int]]:
         """For each part, the number of examples of each digit."""
         parts = {"train": self.y_train, "validation": self.y_val, "test": self.y_test}
-        return {
-            part: dict(zip(self.digits, class_counts(y, self.n_classes), strict=True))
-            for part, y in parts.items()
-        }
+        return {part: dict(zip(self.digits, class_counts(y, self.n_classes),
+                               strict=True)) for part, y in parts.items()}
 
 
-def make_task(
-    mnist: Arrays,
-    digits: Sequence[int],
-    *,
-    validation_fraction: float,
-    max_train_samples: int | None,
-    seed: int,
-) -> Task:
-    """Select ``digits`` from MNIST and split its training images, stratified.
-
-    The training images of these digits are first capped to ``max_train_samples``
-    (None: all), then ``validation_fraction`` of them is held out for validation.
-    The test images are kept whole: they serve only the final evaluation.
-    """
+def make_task(mnist: Arrays, digits: Sequence[int], *, validation_fraction: float,
+              max_train_samples: int | None, seed: int) -> Task:
+    """The task of ``digits``: their training images capped to ``max_train_samples``
+    (None: all), ``validation_fraction`` of them held out (stratified), and all
+    their test images, kept for the final evaluation."""
     (x_train_all, y_train_all), (x_test_all, y_test_all) = mnist
     x_pool, y_pool = select_digits(x_train_all, y_train_all, digits)
     x_pool, y_pool = cap_samples(x_pool, y_pool, max_train_samples, seed)
-    (x_train, y_train), (x_val, y_val) = stratified_split(
-        x_pool, y_pool, validation_fraction, seed
-    )
+    (x_train, y_train), (x_val, y_val) = stratified_split(x_pool, y_pool,
+                                                          validation_fraction, seed)
     x_test, y_test = select_digits(x_test_all, y_test_all, digits)
-    return Task(
-        digits=[int(d) for d in digits],
-        x_train=to_model_input(x_train),
-        y_train=y_train,
-        x_val=to_model_input(x_val),
-        y_val=y_val,
-        x_test=to_model_input(x_test),
-        y_test=y_test,
-    )
+    return Task([int(d) for d in digits], to_model_input(x_train), y_train,
+                to_model_input(x_val), y_val, to_model_input(x_test), y_test)

@@ -29,16 +29,12 @@ def artifacts_path(artifacts_dir: str | os.PathLike | None) -> Path:
 
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
-    """Call ``write(temporary_path)``, then move the file into place.
-
-    A reader sees the old file or the new one, never half of one; an
-    interrupted write leaves no temporary file behind.
-    """
+    """Call ``write(temporary_path)``, then move the file into place: a reader sees
+    the old file or the new one, never half; no temporary file is left behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix
-    )
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.",
+                               suffix=path.suffix)
     os.close(fd)
     try:
         write(Path(tmp))
@@ -64,24 +60,16 @@ def weights_digest(model) -> str:
 
 
 def save_model(model, record: dict, folder: Path, name: str) -> None:
-    """Save ``name.keras`` and its record ``name.json`` (with the weights' digest).
-
-    The record is written last, so a record always describes the model beside it.
-    """
+    """Save ``name.keras``, then its record ``name.json`` with the weights' digest:
+    a record always describes the model beside it."""
     write_atomically(Path(folder) / f"{name}.keras", model.save)
-    save_json(
-        {**record, "weights_digest": weights_digest(model)},
-        Path(folder) / f"{name}.json",
-    )
+    save_json({**record, "weights_digest": weights_digest(model)},
+              Path(folder) / f"{name}.json")
 
 
 def load_record(folder: Path, name: str, notebook: str, expected: dict) -> dict:
-    """The record ``name.json`` made by ``notebook``, checked against ``expected``.
-
-    ``expected`` maps parameter names to the values this notebook uses; a
-    missing record or any differing value raises ArtifactError that says which
-    notebook to run with which values.
-    """
+    """The record ``name.json`` made by ``notebook``; ArtifactError, saying what to
+    run with which values, if it is missing or differs from ``expected``."""
     path = Path(folder) / f"{name}.json"
     wanted = ", ".join(f"{key}={value!r}" for key, value in expected.items())
     hint = f"Run notebooks/{notebook} first with {wanted} (and the same artifacts_dir)."
@@ -89,11 +77,8 @@ def load_record(folder: Path, name: str, notebook: str, expected: dict) -> dict:
         raise ArtifactError(f"{path.name} is missing from {folder}. {hint}")
     record = json.loads(path.read_text())
     made_with = record.get("parameters", {})
-    differing = [
-        f"{key}={made_with.get(key)!r}"
-        for key, value in expected.items()
-        if made_with.get(key) != value
-    ]
+    differing = [f"{key}={made_with.get(key)!r}" for key, value in expected.items()
+                 if made_with.get(key) != value]
     if differing:
         raise ArtifactError(f"{path.name} was made with {', '.join(differing)}. {hint}")
     return record
@@ -107,10 +92,8 @@ def load_model(folder: Path, name: str, notebook: str, expected: dict):
     path = Path(folder) / f"{name}.keras"
     model = keras.saving.load_model(path) if path.is_file() else None
     if model is None or weights_digest(model) != record.get("weights_digest"):
-        raise ArtifactError(
-            f"{path.name} is missing or does not match {name}.json (another run's "
-            f"model). Run notebooks/{notebook} again."
-        )
+        raise ArtifactError(f"{path.name} is missing or does not match {name}.json "
+                            f"(another run's model). Run notebooks/{notebook} again.")
     return model, record
 
 
@@ -131,15 +114,10 @@ def format_table(rows: Sequence[dict], digits: int = 4) -> str:
     return "\n".join("  ".join(line) for line in lines)
 
 
-def check_claim(
-    claim: str, holds: bool, *, applies: bool = True, detail="", why_not="quick run"
-) -> None:
-    """Assert a claim the prose makes, and say so; skip it where it does not apply.
-
-    Claims about accuracy hold for the full teaching run only, so quick runs pass
-    ``applies=False`` and the notebook prints that the claim was not checked,
-    and why (``why_not``).
-    """
+def check_claim(claim: str, holds: bool, *, applies: bool = True, detail="",
+                why_not: str = "quick run") -> None:
+    """Assert a claim the prose makes, and say so; where it does not apply (e.g. a
+    quick run, ``applies=False``), say that it was not checked, and ``why_not``."""
     if not applies:
         print(f"not checked ({why_not}): {claim}")
         return

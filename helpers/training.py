@@ -1,8 +1,5 @@
-"""What every training in the course shares: seeding, `fit` settings, timing, checks.
-
-The recipe itself (`trainable`, `compile`, `fit`, `evaluate`) is written out in
-the notebooks; this module only holds the settings they pass to it.
-"""
+"""What every training shares: seeding, the `fit` settings, timing, parameter
+checks. The recipe itself (`trainable`, `compile`, `fit`) is in the notebooks."""
 
 from __future__ import annotations
 
@@ -24,10 +21,8 @@ OPTIMIZERS = {"adadelta": keras.optimizers.Adadelta, "adam": keras.optimizers.Ad
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and Keras, and make TensorFlow's ops deterministic.
-
-    The same seed on the same machine then gives the same numbers, run after run.
-    """
+    """Seed Python, NumPy and Keras, and make TensorFlow's ops deterministic: the
+    same seed on the same machine gives the same numbers, run after run."""
     check_count("seed", seed, minimum=0)
     keras.utils.set_random_seed(int(seed))
     tf.config.experimental.enable_op_determinism()
@@ -48,6 +43,22 @@ def check_rate(name: str, value) -> float:
     if not ok or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name}={value!r}; it must be a number > 0")
     return float(value)
+
+
+def check_list(name: str, values, check) -> list:
+    """``values`` as a list, or ValueError naming ``name`` and the bad item, unless it
+    is a non-empty list whose items all pass ``check`` (e.g. :func:`check_rate`)."""
+    if isinstance(values, str) or not isinstance(values, list | tuple) or not values:
+        raise ValueError(f"{name}={values!r}; give a non-empty list")
+    for value in values:
+        try:
+            check(name, value)
+        except ValueError as error:
+            reason = str(error).split("; ", 1)[-1]
+            raise ValueError(
+                f"{name}={list(values)!r} holds {value!r}; {reason}"
+            ) from None
+    return list(values)
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:

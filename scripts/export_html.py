@@ -1,12 +1,21 @@
 """Export the course notebooks to self-contained HTML pages (`make html`).
 
-The source is build/notebooks/ when it holds a finished `make run` of every
-notebook, otherwise the committed notebooks/.  Each notebook becomes
-<out>/<name>.html (nbconvert's 'lab' template, figures inline as data URIs, no
-script or stylesheet fetched from the network), and <out>/index.html lists them
-in reading order with their one-line summaries; links between notebooks point
-at their pages.  The pages are built in a temporary folder next to <out> and
-moved into place only when all of them succeeded.
+Two editions, each a page per notebook and an index.html listing them in
+reading order with their one-line summaries:
+
+- <out>/full/: the notebooks with their outputs, from build/notebooks/ when it
+  holds a finished `make run` of every notebook, otherwise from the committed
+  notebooks/.  Every exercise solution (a cell tagged ``solution``), input and
+  output, is folded in a <details> element that opens when clicked.
+- <out>/student/: the student edition of the committed notebooks (see
+  scripts/make_student.py): no solutions, no outputs.
+
+With --source both editions come from that folder.  <out>/index.html links the
+two.  Pages use nbconvert's 'lab' template with figures inline as data URIs and
+nothing fetched from outside the page; the exporter fails if a page would.
+Links between notebooks point at their pages in the same edition.  Everything
+is built in a temporary folder next to <out> and replaces <out> as a whole only
+when every page succeeded.
 
     python scripts/export_html.py [--source DIR] [--out DIR]
 """
@@ -26,6 +35,16 @@ import nbformat
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
+try:  # run as scripts/export_html.py: scripts/ is on sys.path
+    from make_student import StudentError, is_solution, replace_folder, student_edition
+except ImportError:  # imported as scripts.export_html
+    from scripts.make_student import (
+        StudentError,
+        is_solution,
+        replace_folder,
+        student_edition,
+    )
+
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "notebooks"
 EXECUTED = REPO / "build" / "notebooks"
@@ -35,12 +54,35 @@ DEFAULT_OUT = REPO / "build" / "html"
 # require.js and the widget manager (no widget outputs here), MathJax (the
 # notebooks have no LaTeX) and Mermaid (no diagrams).  The pages then open
 # offline, with nothing but the inline CSS and the embedded images.
+# Each cell tagged 'solution' is wrapped, input and output, in a <details>
+# element: folded until the reader clicks its summary.  No script is needed.
+# export() counts SOLUTION_OPEN in every page against the tagged cells.
+SOLUTION_OPEN = '<details class="solution">'
 OFFLINE_TEMPLATE = """\
 {%- extends 'index.html.j2' -%}
 {%- block html_head_js -%}{%- endblock html_head_js -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block extra_css -%}
+<style type="text/css">
+details.solution { margin: 0.25em 0 0.75em; }
+details.solution > summary {
+  cursor: pointer; font-weight: 600; color: var(--jp-brand-color1, #1976d2);
+  padding: 0.25em 0 0.25em var(--jp-cell-prompt-width, 64px);
+}
+details.solution > summary:hover { text-decoration: underline; }
+</style>
+{%- endblock extra_css -%}
+{%- block any_cell scoped -%}
+{%- if 'solution' in cell.metadata.get('tags', []) -%}
+<details class="solution"><summary>Solution</summary>
+{{ super() }}
+</details>
+{%- else -%}
+{{ super() }}
+{%- endif -%}
+{%- endblock any_cell -%}
 """
 
 # Attributes through which a browser fetches something to render the page.
@@ -175,13 +217,31 @@ def readme_title() -> str:
     return "Course notebooks"
 
 
-def index_page(title: str, entries: list[tuple[str, str, str]], source: str) -> str:
-    """A plain index page: one (file name, title, summary) entry per notebook."""
-    items = "\n".join(
-        f'  <li><a href="{html.escape(href)}">{html.escape(name)}</a>'
-        f"<p>{html.escape(summary)}</p></li>"
-        for href, name, summary in entries
-    )
+EDITIONS = {
+    "full": (
+        "Full edition",
+        "Every notebook with its outputs. Each exercise's worked solution is "
+        "folded under its question: click “Solution” to open it.",
+    ),
+    "student": (
+        "Student edition",
+        "The hand-out to work from: the exercises without their solutions, and "
+        "no outputs, so every result appears when you run the notebook yourself.",
+    ),
+}
+
+PAGE_STYLE = """\
+  body { font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto;
+         padding: 0 1rem; line-height: 1.5; color: #222; }
+  li { margin-bottom: 1rem; }
+  li a { font-weight: 600; }
+  li p { margin: 0.2rem 0 0; }
+  nav, footer { color: #666; font-size: 0.9rem; }
+"""
+
+
+def plain_page(title: str, heading: str, body: str) -> str:
+    """A small self-contained HTML page (the index pages)."""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -189,23 +249,47 @@ def index_page(title: str, entries: list[tuple[str, str, str]], source: str) -> 
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
 <style>
-  body {{ font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto;
-         padding: 0 1rem; line-height: 1.5; color: #222; }}
-  li {{ margin-bottom: 1rem; }}
-  li a {{ font-weight: 600; }}
-  li p {{ margin: 0.2rem 0 0; }}
-  footer {{ color: #666; font-size: 0.9rem; }}
-</style>
+{PAGE_STYLE}</style>
 </head>
 <body>
-<h1>{html.escape(title)}</h1>
-<ol>
-{items}
-</ol>
-<footer>Rendered from {html.escape(source)}</footer>
+<h1>{html.escape(heading)}</h1>
+{body}
 </body>
 </html>
 """
+
+
+def entry_list(entries: list[tuple[str, str, str]]) -> str:
+    """An ordered list of (link, name, summary) entries."""
+    items = "\n".join(
+        f'  <li><a href="{html.escape(href)}">{html.escape(name)}</a>'
+        f"<p>{html.escape(summary)}</p></li>"
+        for href, name, summary in entries
+    )
+    return f"<ol>\n{items}\n</ol>"
+
+
+def index_page(
+    title: str, entries: list[tuple[str, str, str]], source: str, edition: str
+) -> str:
+    """An edition's index: one (file name, title, summary) entry per notebook."""
+    name, about = EDITIONS[edition]
+    body = (
+        f"<p>{html.escape(name)}. {html.escape(about)}</p>\n"
+        f"{entry_list(entries)}\n"
+        f'<nav><a href="../index.html">Both editions</a></nav>\n'
+        f"<footer>Rendered from {html.escape(source)}</footer>"
+    )
+    return plain_page(f"{title}: {name.lower()}", title, body)
+
+
+def editions_page(title: str, sources: dict[str, str]) -> str:
+    """The top index: a link to each edition's index, with what it holds."""
+    entries = [
+        (f"{edition}/index.html", name, f"{about} Rendered from {sources[edition]}.")
+        for edition, (name, about) in EDITIONS.items()
+    ]
+    return plain_page(title, title, entry_list(entries))
 
 
 def link_pages(page: str, names: list[str]) -> str:
@@ -228,8 +312,16 @@ def make_exporter() -> HTMLExporter:
     )
 
 
-def export(source: Path, names: list[str], target: Path, label: str) -> None:
-    """Write one page per notebook and the index into the (empty) ``target``."""
+def solutions_in(notebook: Path) -> int:
+    """How many cells of the notebook at ``notebook`` are tagged as solutions."""
+    return sum(map(is_solution, nbformat.read(notebook, as_version=4).cells))
+
+
+def export(
+    source: Path, names: list[str], target: Path, label: str, edition: str
+) -> None:
+    """Write one edition, a page per notebook and its index, into ``target``."""
+    target.mkdir()
     exporter = make_exporter()
     entries = []
     for name in names:
@@ -242,31 +334,50 @@ def export(source: Path, names: list[str], target: Path, label: str) -> None:
         outside = assets_outside(page)
         if outside:
             raise ExportError(
-                f"{name}.html would fetch {len(outside)} resource(s) from outside "
-                f"the page, e.g. {outside[0]}"
+                f"{edition}/{name}.html would fetch {len(outside)} resource(s) from "
+                f"outside the page, e.g. {outside[0]}"
+            )
+        folded, solutions = page.count(SOLUTION_OPEN), solutions_in(notebook)
+        if folded != solutions:  # the template no longer matches the tagging
+            raise ExportError(
+                f"{edition}/{name}.html folds {folded} cell(s) in <details>, but "
+                f"{notebook} has {solutions} tagged solution(s)"
             )
         (target / f"{name}.html").write_text(page, encoding="utf-8")
         title, summary = title_and_summary(notebook)
         entries.append((f"{name}.html", title, summary))
-        print(f"    {name}.html  ({len(page) // 1024} KiB)", flush=True)
-    index = index_page(readme_title(), entries, label)
+        print(f"    {edition}/{name}.html  ({len(page) // 1024} KiB)", flush=True)
+    index = index_page(readme_title(), entries, label, edition)
     (target / "index.html").write_text(index, encoding="utf-8")
 
 
-def replace_folder(built: Path, out: Path) -> None:
-    """Put ``built`` where ``out`` is, removing the old ``out`` only afterwards."""
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
-        out.rename(old / out.name)
-    try:
-        built.rename(out)
-    except OSError:
-        if old is not None:
-            (old / out.name).rename(out)  # put the earlier export back
-        raise
-    if old is not None:
-        shutil.rmtree(old)
+def check_complete(source: Path, names: list[str]) -> None:
+    """Fail unless ``source`` holds every notebook of the course."""
+    missing = [n for n in names if not (source / f"{n}.ipynb").is_file()]
+    if missing:
+        raise ExportError(
+            f"missing in {shorten(source)}: "
+            + ", ".join(f"{n}.ipynb" for n in missing)
+            + f" (the course has {len(names)}: {', '.join(names)})"
+        )
+
+
+def build(full: Path, student: Path, names: list[str], target: Path) -> None:
+    """Both editions and the index linking them, into the empty ``target``."""
+    sources = {
+        "full": shorten(full),
+        "student": f"the student edition of {shorten(student)}",
+    }
+    export(full, names, target / "full", sources["full"], "full")
+    with tempfile.TemporaryDirectory(prefix="student-edition-") as scratch:
+        try:
+            student_edition(student, Path(scratch) / "student")
+        except StudentError as error:
+            raise ExportError(f"student edition: {error}") from error
+        edition = Path(scratch) / "student"
+        export(edition, names, target / "student", sources["student"], "student")
+    index = editions_page(readme_title(), sources)
+    (target / "index.html").write_text(index, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,38 +385,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--source",
         type=Path,
-        help="folder of .ipynb files to export (default: build/notebooks/ "
-        "after a complete `make run`, else notebooks/)",
+        help="folder of .ipynb files to export, for both editions (default: the "
+        "full edition from build/notebooks/ after a complete `make run`, else "
+        "from notebooks/; the student edition from notebooks/)",
     )
     parser.add_argument(
         "--out",
         type=Path,
         default=DEFAULT_OUT,
-        help="folder for the HTML pages, replaced as a whole (default: build/html)",
+        help="folder for the HTML pages (full/, student/ and index.html), "
+        "replaced as a whole (default: build/html)",
     )
     args = parser.parse_args(argv)
 
     try:
         names = course_notebooks()
         if args.source is None:
-            source, why = pick_source(names, EXECUTED, COMMITTED)
+            full, why = pick_source(names, EXECUTED, COMMITTED)
+            student = COMMITTED
         else:
-            source, why = args.source, "given with --source"
-        missing = [n for n in names if not (source / f"{n}.ipynb").is_file()]
-        if missing:
-            raise ExportError(
-                f"missing in {shorten(source)}: "
-                + ", ".join(f"{n}.ipynb" for n in missing)
-                + f" (the course has {len(names)}: {', '.join(names)})"
-            )
-        print(f"Source: {shorten(source)} ({why})", flush=True)
+            full, why = args.source, "given with --source"
+            student = args.source
+        for source in dict.fromkeys((full, student)):
+            check_complete(source, names)
+        print(f"Full edition from {shorten(full)} ({why})", flush=True)
+        print(f"Student edition from {shorten(student)}", flush=True)
 
         out = args.out.resolve()
         out.parent.mkdir(parents=True, exist_ok=True)
         building = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent))
         try:
             building.chmod(0o755)  # mkdtemp makes it private
-            export(source, names, building, shorten(source))
+            build(full, student, names, building)
             replace_folder(building, out)
         finally:
             shutil.rmtree(building, ignore_errors=True)

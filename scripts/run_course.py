@@ -56,6 +56,7 @@ QUICK_PARAMETERS = {
     "seeds": [0, 1],
     "rate_grid": [0.001],
     "tuning_size": 5,
+    "tuning_seeds": [100],
     "max_epochs": 3,
     "patience": 1,
     "validation_per_class": 20,
@@ -75,9 +76,9 @@ def parse_value(text: str):
         return text
 
 
-def notebook_parameters(name: str) -> set[str]:
+def notebook_parameters(name: str, source: Path = NOTEBOOK_DIR) -> set[str]:
     """Names defined in the notebook's cell tagged ``parameters``."""
-    return set(papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb")))
+    return set(papermill.inspect_notebook(str(source / f"{name}.ipynb")))
 
 
 def strip_run_metadata(path: Path) -> None:
@@ -90,14 +91,22 @@ def strip_run_metadata(path: Path) -> None:
     nbformat.write(nb, path)
 
 
-def execute(name: str, target: Path, parameters: dict, artifacts: Path) -> float:
-    """Run one notebook with papermill, from the notebooks folder; return seconds."""
-    given = {k: v for k, v in parameters.items() if k in notebook_parameters(name)}
+def execute(
+    name: str,
+    target: Path,
+    parameters: dict,
+    artifacts: Path,
+    source: Path = NOTEBOOK_DIR,
+) -> float:
+    """Run one notebook of ``source`` with papermill, in the notebooks folder;
+    return the seconds it took."""
+    accepted = notebook_parameters(name, source)
+    given = {k: v for k, v in parameters.items() if k in accepted}
     print(f"\n=== {name}  {given or '(default parameters)'}", flush=True)
     os.environ["COURSE_ARTIFACTS"] = str(artifacts)  # read by the kernel it starts
     start = time.perf_counter()
     papermill.execute_notebook(
-        str(NOTEBOOK_DIR / f"{name}.ipynb"),
+        str(source / f"{name}.ipynb"),
         str(target),
         parameters=given,
         kernel_name="python3",
@@ -166,7 +175,7 @@ def summarize(artifacts: Path, parameters: dict, seconds: dict) -> dict:
     }
 
 
-def run(parameters: dict, build: Path) -> None:
+def run(parameters: dict, build: Path, source: Path = NOTEBOOK_DIR) -> None:
     """`make run`: every notebook into a fresh folder, which then replaces build/."""
     build.parent.mkdir(parents=True, exist_ok=True)
     for stale in build.parent.glob(f".{build.name}-next-*"):
@@ -181,7 +190,7 @@ def run(parameters: dict, build: Path) -> None:
         for name in NOTEBOOKS:
             executed = folders["notebooks"] / f"{name}.ipynb"
             seconds[name] = round(
-                execute(name, executed, parameters, folders["artifacts"])
+                execute(name, executed, parameters, folders["artifacts"], source)
             )
             for i, png in enumerate(pngs(executed), start=1):
                 (folders["figures"] / f"{name}_fig{i:02d}.png").write_bytes(png)
@@ -252,6 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--build-dir", default=str(REPO / "build"))
     parser.add_argument(
+        "--source",
+        default=str(NOTEBOOK_DIR),
+        help="folder of the notebooks to run (e.g. the student edition)",
+    )
+    parser.add_argument(
         "--from",
         dest="first",
         choices=NOTEBOOKS,
@@ -287,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     parameters = dict(QUICK_PARAMETERS) if args.quick else {}
     parameters.update({name: parse_value(value) for name, value in args.parameter})
-    run(parameters, Path(args.build_dir).resolve())
+    run(parameters, Path(args.build_dir).resolve(), Path(args.source).resolve())
     return 0
 
 

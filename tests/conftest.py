@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers.data import DEFAULT_DATA_DIR, Arrays, Task, load_mnist, make_task
+from helpers.data import (
+    DEFAULT_DATA_DIR,
+    IDX_SHA256,
+    Arrays,
+    Task,
+    load_mnist,
+    make_task,
+)
 
 # TensorFlow and Matplotlib read these once, when they are first imported. Nothing
 # above imports either (helpers.data needs only NumPy), and the test modules that
@@ -32,6 +40,16 @@ def mnist_dir() -> Path:
 def mnist() -> Arrays:
     """The real MNIST, loaded and verified once per test session (read-only)."""
     return load_mnist(DEFAULT_DATA_DIR)
+
+
+@pytest.fixture
+def mnist_copy(tmp_path: Path, mnist_dir: Path) -> Path:
+    """A private copy of the four real IDX files, safe to damage."""
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    for name in IDX_SHA256:
+        shutil.copyfile(mnist_dir / name, folder / name)
+    return folder
 
 
 @pytest.fixture

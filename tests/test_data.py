@@ -76,16 +76,6 @@ def assert_same_arrays(actual, expected) -> None:
         np.testing.assert_array_equal(got, want)
 
 
-@pytest.fixture
-def mnist_copy(tmp_path: Path, mnist_dir: Path) -> Path:
-    """A private copy of the four real IDX files, safe to damage."""
-    folder = tmp_path / "copy"
-    folder.mkdir()
-    for name in IDX_SHA256:
-        shutil.copyfile(mnist_dir / name, folder / name)
-    return folder
-
-
 # ---------------------------------------------------------------------- parse_idx
 
 

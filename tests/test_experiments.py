@@ -3,7 +3,6 @@ the paired comparison that turns its rows into verdicts."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import random
@@ -15,7 +14,6 @@ import numpy as np
 import pytest
 
 from helpers import experiments
-from helpers.data import make_task
 from helpers.experiments import (
     SCRATCH,
     STEPS_PER_EPOCH,
@@ -27,11 +25,9 @@ from helpers.experiments import (
     compare,
     draw_sample,
     fit_until_stopped,
-    original_example,
     paired_difference,
     relative_change,
     sweep,
-    two_phase,
 )
 from helpers.models import (
     FEATURE_LAYERS,
@@ -541,120 +537,3 @@ def test_sweep_prints_one_line_per_run(swept):
     assert all("test accuracy 0." in line for line in lines)
 
 
-# -------------------------------------------------------------------- two_phase
-
-
-def test_two_phase_fine_tunes_the_head_it_trained_first(
-    base, small_task, features, monkeypatch
-):
-    calls = []
-
-    def recording_fit(model, train, validation, **kwargs):
-        start = weights_of(model, ["dense", "output"])
-        start_conv = (
-            weights_of(model, ["conv1", "conv2"])
-            if "conv1" in [layer.name for layer in model.layers]
-            else None
-        )
-        result = fit_until_stopped(model, train, validation, **kwargs)
-        calls.append(
-            {
-                "kwargs": kwargs,
-                "y": train[1],
-                "start": start,
-                "start_conv": start_conv,
-                "end": weights_of(model, ["dense", "output"]),
-                "result": result,
-            }
-        )
-        return result
-
-    monkeypatch.setattr(experiments, "fit_until_stopped", recording_fit)
-    row = two_phase(
-        base,
-        small_task,
-        n=30,
-        seed=0,
-        rates=(1e-3, 1e-4),
-        optimizer="adam",
-        budget=Budget(max_epochs=2, patience=2, batch_size=16),
-        validation_per_class=20,
-        features=features,
-    )
-    assert set(row) == {
-        "n_per_class",
-        "seed",
-        "fine_tune_rate",
-        "phase1_val",
-        "phase2_val",
-        "phase1_test",
-        "phase2_test",
-        "phase1_epochs",
-        "phase2_epochs",
-        "phase2_hit_cap",
-    }
-    first, second = calls
-    assert first["kwargs"]["learning_rate"] == 1e-3
-    assert second["kwargs"]["learning_rate"] == 1e-4 == row["fine_tune_rate"]
-    # Phase 2 counts its epochs on from where phase 1 ended.
-    assert second["kwargs"]["initial_epoch"] == row["phase1_epochs"] >= 1
-    assert 1 <= row["phase2_epochs"] <= 2
-    assert 1 <= second["result"]["best_epoch"] <= row["phase2_epochs"]
-    # Phase 2 starts from phase 1's head and the base's convolutions, same images.
-    assert first["start_conv"] is None  # phase 1: a head on features
-    assert same(second["start"], first["end"])
-    assert same(second["start_conv"], weights_of(base, ["conv1", "conv2"]))
-    assert np.array_equal(first["y"], second["y"])
-    assert row["phase1_val"] == first["result"]["best_val_accuracy"]
-    assert row["phase1_test"] > 0.6 and row["phase2_test"] > 0.6  # guessing: 0.2
-
-
-# ------------------------------------------------------------ original_example
-
-
-def tiny_task(mnist, digits):
-    task = make_task(
-        mnist, digits, validation_fraction=0.2, max_train_samples=600, seed=0
-    )
-    return dataclasses.replace(task, x_test=task.x_test[:500], y_test=task.y_test[:500])
-
-
-@pytest.mark.slow
-def test_original_example_learns_both_steps(mnist, small_task):
-    source = tiny_task(mnist, [5, 6, 7, 8, 9])
-    result = original_example(
-        source, small_task, seed=0, learning_rate=1.0, epochs=2, batch_size=32
-    )
-    assert result["base_accuracy"] > 0.5  # guessing: 0.2
-    assert result["transfer_accuracy"] > 0.5
-    assert len(result["base_history"]["loss"]) == 2
-
-
-@pytest.mark.slow
-def test_original_example_with_a_given_base_and_fewer_classes(mnist, monkeypatch):
-    source = tiny_task(mnist, [5, 6, 7, 8, 9])
-    target = tiny_task(mnist, [0, 1, 2])
-    set_seed(0)
-    base = build_model(5)
-    base.compile(
-        optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
-    base.fit(source.x_train, source.y_train, batch_size=32, epochs=2, verbose=0)
-    _, expected = base.evaluate(source.x_test, source.y_test, verbose=0)
-    before = [w.copy() for w in base.get_weights()]
-    copied = []
-    real_copy = experiments.copy_weights
-
-    def recording_copy(source, target, names):
-        copied.append(list(names))
-        real_copy(source, target, names)
-
-    monkeypatch.setattr(experiments, "copy_weights", recording_copy)
-    result = original_example(
-        source, target, seed=0, learning_rate=1.0, epochs=2, batch_size=32, base=base
-    )
-    assert result["base_history"] is None
-    assert result["base_accuracy"] == pytest.approx(expected)
-    assert copied == [["dense"]]  # 3 classes, not 5: a new output layer
-    assert result["transfer_accuracy"] > 0.5  # guessing: 1/3
-    assert same(base.get_weights(), before)  # the base itself is not trained

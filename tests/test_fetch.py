@@ -114,16 +114,6 @@ def data_dir(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def mnist_copy(tmp_path: Path, mnist_dir: Path) -> Path:
-    """A private copy of the four real IDX files, safe to damage."""
-    folder = tmp_path / "copy"
-    folder.mkdir()
-    for name in IDX_SHA256:
-        shutil.copyfile(mnist_dir / name, folder / name)
-    return folder
-
-
 # ----------------------------------------------------------- a stand-in for npm
 
 

@@ -1,9 +1,11 @@
 """The notebooks as a whole: their committed shape, and one headless smoke run.
 
 The committed-shape checks are quick unit tests. The smoke run (marked
-``notebooks``) executes every notebook once with tiny parameters, through the
-same script as `make run`; nbval executes each once more on its committed
-outputs (see the Makefile). No other test executes a notebook.
+``notebooks``) executes the student edition of every notebook (everything but
+the solutions) once with tiny parameters, through the same script as `make
+run`; nbval executes each full notebook once more, solutions included, on its
+committed outputs (see the Makefile). The parameter-check tests stop each
+notebook in its first cells.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import nbformat
 import pytest
 
 from scripts import run_course
+from scripts.make_student import student_edition
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -67,12 +70,22 @@ def test_versions_are_printed_once_in_the_first_notebook():
 
 @pytest.mark.notebooks
 def test_quick_run_of_every_notebook_writes_a_consistent_build(tmp_path):
-    """One quick run with a three-digit target task: every cell of every notebook
-    runs, a different number of classes replaces the output layer, and the build
-    folder holds the executed notebooks, figures and summary, with no path of
-    this machine in them."""
-    build = tmp_path / "build"
-    argv = ["--quick", "-p", "target_digits", "[0, 1, 2]", "--build-dir", str(build)]
+    """One quick run of the student edition with a three-digit target task:
+    every cell but the solutions runs, a different number of classes replaces
+    the output layer, and the build folder holds the executed notebooks,
+    figures and summary, with no path of this machine in them."""
+    build, student = tmp_path / "build", tmp_path / "student"
+    student_edition(REPO / "notebooks", student)
+    argv = [
+        "--quick",
+        "-p",
+        "target_digits",
+        "[0, 1, 2]",
+        "--build-dir",
+        str(build),
+        "--source",
+        str(student),
+    ]
     assert run_course.main(argv) == 0
     executed = sorted(p.stem for p in (build / "notebooks").glob("*.ipynb"))
     assert executed == run_course.NOTEBOOKS
@@ -87,3 +100,66 @@ def test_quick_run_of_every_notebook_writes_a_consistent_build(tmp_path):
     text += (build / "summary.json").read_text()
     assert str(tmp_path) not in text and str(REPO) not in text
     assert not list(tmp_path.glob(".build-next-*")), "the staging folder is gone"
+
+
+def _first_error(notebook: Path) -> str:
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                return f"{out.ename}: {out.evalue}"
+    return ""
+
+
+BAD_PARAMETERS = [
+    ("01_data_split", {"validation_fraction": 0}, "validation_fraction=0;"),
+    ("01_data_split", {"source_digits": [True, 6]}, "source_digits=[True, 6]"),
+    ("02_base_training", {"keras3_default_rate": 0}, "keras3_default_rate=0;"),
+    ("02_base_training", {"epochs": 0}, "epochs=0;"),
+    (
+        "03_freeze_and_fine_tune",
+        {"equivalence_per_class": 0},
+        "equivalence_per_class=0",
+    ),
+    ("04_transfer_vs_scratch", {"patience": 0}, "patience=0;"),
+    (
+        "04_transfer_vs_scratch",
+        {"max_train_samples": 2000, "sample_sizes": [1, 500]},
+        "sample_sizes=[1, 500] holds 500",
+    ),
+    ("04_transfer_vs_scratch", {"tuning_seeds": [0]}, "tuning_seeds=[0] share [0]"),
+    (
+        "05_what_transfers",
+        {"fine_tune_rates": [0.001, 0]},
+        "fine_tune_rates=[0.001, 0]",
+    ),
+    ("05_what_transfers", {"depths": ["conv9"]}, "depths=['conv9']"),
+]
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize(
+    ("name", "parameters", "message"), BAD_PARAMETERS, ids=lambda v: str(v)[:40]
+)
+def test_a_bad_parameter_stops_the_notebook_in_its_first_cells(
+    tmp_path, monkeypatch, name, parameters, message
+):
+    """The parameter checks run before any data or model is touched, and the
+    error names the parameter the user set and its value."""
+    import papermill
+
+    monkeypatch.setenv("COURSE_ARTIFACTS", str(tmp_path / "artifacts"))
+    output = tmp_path / f"{name}.ipynb"
+    with pytest.raises(papermill.PapermillExecutionError, match="ValueError"):
+        papermill.execute_notebook(
+            str(REPO / "notebooks" / f"{name}.ipynb"),
+            str(output),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(REPO / "notebooks"),
+            progress_bar=False,
+        )
+    assert message in _first_error(output)
+    assert not (tmp_path / "artifacts").exists() or not any(
+        (tmp_path / "artifacts").iterdir()
+    ), "nothing was written before the check"

@@ -9,7 +9,6 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 
 from helpers import plotting
 
@@ -26,25 +25,6 @@ def test_figures_are_drawn_off_screen():
 
 def tick_labels(axis) -> list[str]:
     return [t.get_text() for t in axis.get_ticklabels()]
-
-
-# ------------------------------------------------------------------ digit_grid
-
-
-def test_digit_grid_has_a_row_per_class_and_fewer_images_when_short():
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 255, (13, 28, 28, 1))
-    labels = np.array([0] * 10 + [1] * 3)  # class 1 has only 3 images
-    fig = plotting.digit_grid(images, labels, [7, 4], "Two digits", per_row=5)
-    assert isinstance(fig, Figure)
-    assert fig.get_suptitle() == "Two digits"
-    assert len(fig.axes) == 2 * 5
-    assert [fig.axes[0].get_ylabel(), fig.axes[5].get_ylabel()] == ["7", "4"]
-    shown = [len(ax.images) for ax in fig.axes]
-    assert shown == [1] * 5 + [1, 1, 1, 0, 0]
-    np.testing.assert_array_equal(
-        fig.axes[5].images[0].get_array(), np.squeeze(images[10])
-    )
 
 
 # ------------------------------------------------------------- class_histogram
@@ -145,8 +125,18 @@ def test_error_curve_log_error_and_paired_difference_with_the_sizes_as_ticks():
     assert transfer.get_label() == "transfer" and scratch.get_label() == "scratch"
     assert list(transfer.get_ydata()) == pytest.approx([10, 5, 1])  # error in %
     assert list(scratch.get_ydata()) == pytest.approx([20, 6, 1])
-    points = right.containers[0].lines[0]  # the error bar's markers
-    assert list(points.get_ydata()) == pytest.approx([10, 1, 0])  # points
+    # one marker per size: an error bar where there is an interval, a grey dot
+    # where there is one pair only; coloured by the verdict
+    bars = [container.lines[0] for container in right.containers]
+    assert [list(b.get_ydata()) for b in bars] == [
+        pytest.approx([10]),
+        pytest.approx([1]),
+    ]
+    assert [b.get_color() for b in bars] == ["C2", "grey"]
+    lone = [
+        line for line in right.lines if line not in bars and line.get_xdata()[0] == 5000
+    ]
+    assert len(lone) == 1 and list(lone[0].get_ydata()) == pytest.approx([0])
     assert "transfer" in right.get_ylabel() and "scratch" in right.get_ylabel()
 
 
@@ -167,12 +157,15 @@ def test_paired_intervals_one_row_each_coloured_by_verdict():
     assert list(ax.get_yticks()) == [0, 1, 2, 3]
     assert tick_labels(ax.yaxis) == ["conv1", "conv2", "dense", "output"]
     assert ax.yaxis_inverted()  # first row on top
-    intervals = [line for line in ax.lines if len(line.get_xdata()) == 2]
-    points = [line for line in ax.lines if line.get_marker() == "o"]
-    assert len(intervals) - 1 == 3  # three rows with an interval, plus the zero line
+    bars = [container.lines[0] for container in ax.containers]  # the intervals
+    lone = [line for line in ax.lines if line not in bars and line.get_marker() == "o"]
+    assert len(bars) == 3 and len(lone) == 1  # three rows with an interval, one not
+    points = bars + lone
     assert [list(p.get_xdata()) for p in points] == [[2.0], [-2.0], [0.0], [1.0]]
-    colours = [p.get_color() for p in points]
-    assert colours == ["C2", "C3", "grey", "grey"]
+    assert [p.get_color() for p in points] == ["C2", "C3", "grey", "grey"]
+    caps = [container.lines[2][0].get_segments()[0] for container in ax.containers]
+    assert [[x for x, _ in segment] for segment in caps] == [[1.0, 3.0], [-3.0, -1.0],
+                                                          [-1.0, 1.0]]
 
 
 # ------------------------------------------------------------------ image_grid

@@ -39,7 +39,7 @@ def fake_notebooks(monkeypatch):
     fails on the notebook named in ``fail_at`` (a list, so tests can set it)."""
     fail_at: list[str] = []
 
-    def execute(name, target, parameters, artifacts):
+    def execute(name, target, parameters, artifacts, source=None):
         if name in fail_at:
             raise KeyboardInterrupt(f"interrupted during {name}")
         target.write_text(
