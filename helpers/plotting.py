@@ -63,12 +63,14 @@ def learning_curves(histories: Mapping[str, Mapping[str, Sequence[float]]],
         if marker is not None:
             ax.axvline(marker[0], color="black", lw=1, label=marker[1])
         ax.set(xlabel="epoch", title=key,
-               ylabel=key if key == "accuracy" else "loss (cross-entropy)")
+               ylabel=key if key == "accuracy" else "loss (cross-entropy, log scale)")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8, loc="upper right")
+    axes[1].set_yscale("log")  # so that a fast and a slow run both show
+    handles, labels = axes[1].get_legend_handles_labels()  # below, over no curve
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06 * (1 + (len(labels) - 1) // 3), 1, 1))
     return fig
 
 

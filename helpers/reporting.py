@@ -38,6 +38,7 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; results are not
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

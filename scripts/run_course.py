@@ -22,6 +22,7 @@ import argparse
 import ast
 import base64
 import json
+import logging
 import os
 import shutil
 import sys
@@ -282,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
         help="a notebook parameter",
     )
     args = parser.parse_args(argv)
+    # papermill logs every cell's output (the sweeps' progress lines among them)
+    # at INFO: show it, so that a long run is never silent.
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("papermill").setLevel(logging.INFO)
 
     if args.in_place:
         if args.quick or args.parameter:

@@ -69,11 +69,12 @@ def test_versions_are_printed_once_in_the_first_notebook():
 
 
 @pytest.mark.notebooks
-def test_quick_run_of_every_notebook_writes_a_consistent_build(tmp_path):
+def test_quick_run_of_every_notebook_writes_a_consistent_build(tmp_path, monkeypatch):
     """One quick run of the student edition with a three-digit target task:
     every cell but the solutions runs, a different number of classes replaces
     the output layer, and the build folder holds the executed notebooks,
     figures and summary, with no path of this machine in them."""
+    monkeypatch.delenv("MPLBACKEND")  # the kernels draw inline, as in JupyterLab
     build, student = tmp_path / "build", tmp_path / "student"
     student_edition(REPO / "notebooks", student)
     argv = [
@@ -163,3 +164,40 @@ def test_a_bad_parameter_stops_the_notebook_in_its_first_cells(
     assert not (tmp_path / "artifacts").exists() or not any(
         (tmp_path / "artifacts").iterdir()
     ), "nothing was written before the check"
+
+
+def _run_until_error(tmp_path, name: str, artifacts: Path) -> str:
+    """Run a notebook with default parameters on ``artifacts``; its first error."""
+    import papermill
+
+    output = tmp_path / f"{name}.ipynb"
+    with pytest.raises(papermill.PapermillExecutionError):
+        papermill.execute_notebook(
+            str(REPO / "notebooks" / f"{name}.ipynb"),
+            str(output),
+            parameters={"artifacts_dir": str(artifacts)},
+            kernel_name="python3",
+            cwd=str(REPO / "notebooks"),
+            progress_bar=False,
+        )
+    return _first_error(output)
+
+
+@pytest.mark.notebooks
+def test_a_base_model_from_another_run_is_refused_naming_notebook_02(tmp_path):
+    """A base-model record made with other epochs (as a quick run's would be)
+    stops notebook 03 at the load, naming the differing value and what to run."""
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    record = {"parameters": {"epochs": 1, "source_digits": [5, 6, 7, 8, 9]}}
+    (artifacts / "base_model.json").write_text(json.dumps(record))
+    error = _run_until_error(tmp_path, "03_freeze_and_fine_tune", artifacts)
+    assert error.startswith("ArtifactError: base_model.json was made with epochs=1")
+    assert "Run notebooks/02_base_training.ipynb first with" in error
+
+
+@pytest.mark.notebooks
+def test_a_missing_base_model_is_refused_naming_notebook_02(tmp_path):
+    error = _run_until_error(tmp_path, "05_what_transfers", tmp_path / "empty")
+    assert error.startswith("ArtifactError: base_model.json is missing")
+    assert "Run notebooks/02_base_training.ipynb first with" in error

@@ -60,17 +60,21 @@ def test_learning_curves_draw_training_and_validation_per_history():
     assert fig.get_suptitle() == "Learning"
     accuracy, loss = fig.axes
     assert accuracy.get_ylabel() == "accuracy"
-    assert loss.get_ylabel() == "loss (cross-entropy)"
+    assert loss.get_ylabel() == "loss (cross-entropy, log scale)"
+    assert loss.get_yscale() == "log" and accuracy.get_yscale() == "linear"
     for ax in fig.axes:
         assert ax.get_xlabel() == "epoch"
         assert len(ax.lines) == 3  # base: training and validation; head: training
     assert list(accuracy.lines[0].get_xdata()) == [1, 2, 3]  # epochs from 1
     assert list(accuracy.lines[1].get_ydata()) == pytest.approx([0.45, 0.75, 0.85])
-    assert [t.get_text() for t in loss.get_legend().get_texts()] == [
+    # one legend for the figure, below the axes, so that it covers no curve
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [
         "base, training",
         "base, validation",
         "head, training",
     ]
+    assert legend.get_bbox_to_anchor().y0 < min(ax.get_position().y0 for ax in fig.axes)
 
 
 def test_learning_curves_mark_guessing_and_an_epoch_when_asked():
@@ -86,7 +90,7 @@ def test_learning_curves_mark_guessing_and_an_epoch_when_asked():
         assert len(ax.lines) == 4
         assert list(by_label["guessing"].get_ydata()) == pytest.approx([level] * 2)
         assert list(by_label["fine-tuning starts"].get_xdata()) == [2, 2]
-    legend = [t.get_text() for t in loss.get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "guessing" in legend and "fine-tuning starts" in legend
 
 
