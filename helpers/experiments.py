@@ -195,7 +195,7 @@ def sweep(methods: Sequence[Method], base: keras.Model, task: Task, *,
                     r = rows[-1]
                     print(f"[{len(rows):>3}/{total}] n={'all' if n is None else n} "
                           f"seed={seed} {method.name}: {r['epochs']} epochs (best "
-                          f"{r['best_epoch']}), test accuracy {r['test_accuracy']:.4f}"
+                          f"{r['best_epoch']}), validation {r['best_val_accuracy']:.4f}"
                           f", {r['seconds']:.0f} s", flush=True)
     return rows
 

@@ -78,7 +78,7 @@ def _sizes_axis(ax, sizes: Sequence, positions: Sequence[float]) -> None:
     ax.set_xscale("log")
     ax.set_xticks(positions, ["all" if n is None else str(n) for n in sizes])
     ax.minorticks_off()
-    ax.set_xlabel("labelled training images per class (log scale)")
+    ax.set_xlabel("labelled training images per digit (log scale)")
 
 
 def _interval(ax, position: float, row: dict, horizontal: bool = False) -> None:

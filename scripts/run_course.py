@@ -63,6 +63,7 @@ QUICK_PARAMETERS = {
     "validation_per_class": 20,
     "head_sizes": [5],
     "fine_tune_rates": [0.0001],
+    "conv_rate_grid": [0.001],
     "fine_tune_sizes": [5],
 }
 # The README's headline figure: the output of the cell that draws it.

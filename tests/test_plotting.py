@@ -123,7 +123,7 @@ def test_error_curve_log_error_and_paired_difference_with_the_sizes_as_ticks():
         assert ax.get_xscale() == "log"
         assert list(ax.get_xticks()) == [5, 50, 5000]
         assert tick_labels(ax.xaxis) == ["5", "50", "all"]
-        assert ax.get_xlabel().startswith("labelled training images per class")
+        assert ax.get_xlabel().startswith("labelled training images per digit")
         assert ax.get_ylabel()
     transfer, scratch = left.lines
     assert transfer.get_label() == "transfer" and scratch.get_label() == "scratch"
