@@ -295,7 +295,14 @@ def main(argv: list[str] | None = None) -> int:
                 "--in-place runs the default parameters only; "
                 "it cannot be combined with --quick or -p"
             )
-        run_in_place(NOTEBOOKS[NOTEBOOKS.index(args.first) :])
+        try:
+            run_in_place(NOTEBOOKS[NOTEBOOKS.index(args.first) :])
+        except KeyboardInterrupt:
+            print(
+                "\nInterrupted: every notebook is either re-executed or as it was.",
+                file=sys.stderr,
+            )
+            return 130
         return 0
     known = set().union(*(notebook_parameters(name) for name in NOTEBOOKS))
     known.discard("artifacts_dir")
@@ -307,7 +314,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     parameters = dict(QUICK_PARAMETERS) if args.quick else {}
     parameters.update({name: parse_value(value) for name, value in args.parameter})
-    run(parameters, Path(args.build_dir).resolve(), Path(args.source).resolve())
+    build = Path(args.build_dir).resolve()
+    try:
+        run(parameters, build, Path(args.source).resolve())
+    except KeyboardInterrupt:
+        print(
+            f"\nInterrupted: {build.name}/ still holds the previous run, untouched.",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 

@@ -536,5 +536,3 @@ def test_sweep_prints_one_line_per_run(swept):
     assert lines[3].startswith("[  4/4] n=30 seed=1 scratch: ")
     # progress shows validation only: test accuracy is for the result tables
     assert all("validation 0." in line and "test" not in line for line in lines)
-
-

@@ -168,8 +168,11 @@ def test_paired_intervals_one_row_each_coloured_by_verdict():
     assert [list(p.get_xdata()) for p in points] == [[2.0], [-2.0], [0.0], [1.0]]
     assert [p.get_color() for p in points] == ["C2", "C3", "grey", "grey"]
     caps = [container.lines[2][0].get_segments()[0] for container in ax.containers]
-    assert [[x for x, _ in segment] for segment in caps] == [[1.0, 3.0], [-3.0, -1.0],
-                                                          [-1.0, 1.0]]
+    assert [[x for x, _ in segment] for segment in caps] == [
+        [1.0, 3.0],
+        [-3.0, -1.0],
+        [-1.0, 1.0],
+    ]
 
 
 # ------------------------------------------------------------------ image_grid
