@@ -66,7 +66,7 @@ test: data lint  ## Set up, fetch data, lint, unit tests, notebook smoke run, nb
 test-fast: data  ## The fast unit tests alone (no notebook run, no benchmark)
 	$(PY) -m pytest -m "not notebooks and not slow"
 
-run: data  ## The main job: run notebooks 01-05 into build/ (QUICK=1 for a tiny run)
+run: data  ## The main job: run notebooks 01-06 into build/ (QUICK=1 for a tiny run)
 	$(PY) scripts/run_course.py $(if $(QUICK),--quick) $(PARAMS)
 
 bench: data  ## Time full, frozen and cached-feature training; writes build/bench.json

@@ -44,7 +44,7 @@ CELL_METADATA_DROPPED = ("papermill", "execution", "ExecuteTime")
 README = """\
 # Transfer learning with MNIST: student edition
 
-These are the course notebooks 01 to 05 with the worked solutions of the
+These are the course notebooks 01 to 06 with the worked solutions of the
 exercises removed and every output cleared, so that each result appears only
 when you run the cell yourself and each exercise is yours to predict, write and
 run (add a code cell under the question); the full notebooks, solutions and
@@ -52,7 +52,7 @@ outputs included, are in the `notebooks/` folder of the course repository, and
 `make student` writes this edition again from them.  Open these notebooks in
 JupyterLab with the course's environment, e.g. from the repository root
 `.venv/bin/jupyter lab --notebook-dir=build/student` (`make lab` opens the full
-notebooks in the same way), and run them in order, 01 → 05: each notebook reads
+notebooks in the same way), and run them in order, 01 → 06: each notebook reads
 what the previous one saved in `artifacts/`.
 """
 

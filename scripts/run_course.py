@@ -43,6 +43,7 @@ NOTEBOOKS = [
     "03_freeze_and_fine_tune",
     "04_transfer_vs_scratch",
     "05_what_transfers",
+    "06_your_own_data",
 ]
 # Tiny parameters for `make run QUICK=1` and the smoke tests: checks that every
 # cell runs, not what the full run shows. Each notebook takes the names it has.
@@ -65,6 +66,8 @@ QUICK_PARAMETERS = {
     "fine_tune_rates": [0.0001],
     "conv_rate_grid": [0.001],
     "fine_tune_sizes": [5],
+    "ten_digit_epochs": 1,
+    "batchnorm_seeds": [0],
 }
 # The README's headline figure: the output of the cell that draws it.
 HEADLINE = ("04_transfer_vs_scratch", "error_curve(", "docs/transfer_vs_scratch.png")
@@ -150,9 +153,11 @@ def summarize(artifacts: Path, parameters: dict, seconds: dict) -> dict:
             "interval_95": [row["low"], row["high"]],
             "verdict": row["verdict"],
         }
+    own = artifacts / "your_own_data.json"  # notebook 06's paired comparisons
     return {
         "parameters": parameters,
         "notebook_seconds": seconds,
+        "your_own_data": read(own.name)["comparisons"] if own.is_file() else None,
         "base_test_accuracy": base["test_accuracy"],
         "feature_extraction_test_accuracy": transfer["feature_extraction"][
             "test_accuracy"
@@ -219,6 +224,13 @@ def print_summary(summary: dict, build: Path) -> None:
             f"  {size:>4} per digit: transfer {100 * row['transfer_error']:5.2f}%  "
             f"scratch {100 * row['scratch_error']:5.2f}%  {row['verdict']}{interval}"
         )
+    if summary.get("your_own_data"):
+        print("\nNotebook 06, the UCI digits: paired differences in test accuracy")
+        for row in summary["your_own_data"]:
+            print(
+                f"  {row['comparison']:>28}, n={row['n']}: "
+                f"{100 * row['mean']:+.2f} points, {row['verdict']}"
+            )
     total = sum(summary["notebook_seconds"].values())
     print(
         f"\nAll {len(NOTEBOOKS)} notebooks ran in {total} s: "

@@ -185,7 +185,7 @@ def write_fixture_notebooks(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def fixture_export(tmp_path_factory) -> Path:
-    """The exporter run on five tiny executed notebooks; returns its output."""
+    """The exporter run on tiny executed notebooks; returns its output."""
     tmp = tmp_path_factory.mktemp("fixture")
     write_fixture_notebooks(tmp / "executed")
     out = tmp / "html"
@@ -206,8 +206,8 @@ def committed_export(tmp_path_factory) -> Path:
     return out
 
 
-def test_the_course_has_five_notebooks():
-    assert len(NAMES) == 5, NAMES
+def test_the_course_has_six_notebooks():
+    assert len(NAMES) == 6, NAMES
 
 
 def test_index_links_both_editions(fixture_export):

@@ -135,6 +135,12 @@ BAD_PARAMETERS = [
         "fine_tune_rates=[0.001, 0]",
     ),
     ("05_what_transfers", {"depths": ["conv9"]}, "depths=['conv9']"),
+    ("06_your_own_data", {"test_fraction": 1.5}, "test_fraction=1.5;"),
+    (
+        "06_your_own_data",
+        {"batchnorm_seeds": [0, -1]},
+        "batchnorm_seeds=[0, -1] holds -1",
+    ),
 ]
 
 

@@ -59,7 +59,7 @@ def edition(tmp_path_factory) -> tuple[Path, list[Path]]:
 
 def test_one_student_notebook_per_course_notebook(edition):
     out, written = edition
-    assert len(NAMES) == 5, NAMES
+    assert len(NAMES) == 6, NAMES
     assert [path.name for path in written] == NAMES
     assert sorted(p.name for p in out.iterdir()) == sorted([*NAMES, "README.md"])
 
@@ -92,7 +92,7 @@ def test_readme_is_one_paragraph_pointing_at_the_full_notebooks(edition):
     text = (out / "README.md").read_text(encoding="utf-8")
     blocks = [block for block in text.strip().split("\n\n") if block.strip()]
     assert len(blocks) == 2 and blocks[0].startswith("# "), blocks
-    for needed in ("notebooks/", "make lab", "JupyterLab", "01 → 05"):
+    for needed in ("notebooks/", "make lab", "JupyterLab", "01 → 06"):
         assert needed in blocks[1], needed
 
 
