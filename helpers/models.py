@@ -57,6 +57,14 @@ def build_head(n_classes: int, name: str = "head") -> keras.Sequential:
                             name=name)
 
 
+def head_of(model: keras.Model, name: str = "head") -> keras.Sequential:
+    """``model``'s own layers after the cache point (weights and dropout seeds
+    shared), on cached features: it trains as ``model`` with frozen features would."""
+    head = [model.get_layer(n) for n in HEAD_LAYERS]
+    return keras.Sequential([keras.Input(FEATURE_SHAPE, name="features"), *head],
+                            name=name)
+
+
 def feature_extractor(model: keras.Model) -> keras.Model:
     """A model that maps images to ``model``'s cached features (shares its layers)."""
     return keras.Model(model.inputs[0], model.get_layer(CACHE_POINT).output,

@@ -20,6 +20,7 @@ from helpers.experiments import (
     TRANSFER,
     Budget,
     Method,
+    Setting,
     best_rates,
     check_sizes,
     compare,
@@ -37,6 +38,7 @@ from helpers.models import (
     feature_extractor,
     weights_of,
 )
+from helpers.study import Study
 from helpers.training import set_seed
 
 ROW_KEYS = {
@@ -329,6 +331,8 @@ def test_paired_difference_hand_example():
     assert result["mean"] == pytest.approx(0.03)
     assert result["low"] == pytest.approx(0.0104, abs=1e-4)
     assert result["high"] == pytest.approx(0.0496, abs=1e-4)
+    # t = 0.03 / (0.0158 / sqrt(5)) = 4.24 with 4 degrees of freedom
+    assert result["p"] == pytest.approx(0.0132, abs=2e-4)
     assert result["verdict"] == "a better"
     swapped = paired_difference(b, a)
     assert swapped["mean"] == pytest.approx(-0.03)
@@ -351,8 +355,15 @@ def test_paired_difference_of_one_pair_has_no_interval():
         "mean": pytest.approx(0.1),
         "low": None,
         "high": None,
+        "p": None,
         "verdict": "cannot tell (one pair)",
     }
+
+
+def test_paired_difference_without_spread_is_its_own_interval():
+    result = paired_difference([0.9, 0.8, 0.7], [0.9, 0.8, 0.7])
+    assert (result["low"], result["high"], result["p"]) == (0.0, 0.0, 1.0)
+    assert result["verdict"] == "cannot tell"
 
 
 def run_row(method, n, seed, test, val=0.5, rate=1e-3):
@@ -443,7 +454,7 @@ def test_relative_change_hand_example():
 
 
 @pytest.fixture(scope="module")
-def swept(base, small_task, features):
+def swept(base, small_task, features, tmp_path_factory):
     """One tiny sweep, with every sample drawn, every fit and the progress
     lines recorded."""
     draws, fits = [], []
@@ -458,20 +469,20 @@ def swept(base, small_task, features):
         return fit_until_stopped(model, train, validation, **kwargs)
 
     printed = io.StringIO()
+    setting = Setting(base, small_task, "adam", Budget(2, 2, 16), 20, features)
     with pytest.MonkeyPatch.context() as patch, redirect_stdout(printed):
+        patch.setenv("COURSE_RESULTS", str(tmp_path_factory.mktemp("results")))
+        patch.delenv("STUDY_JOBS", raising=False)
         patch.setattr(experiments, "draw_sample", recording_draw)
         patch.setattr(experiments, "fit_until_stopped", recording_fit)
         rows = sweep(
+            Study("test", {}, rerun=True),
+            "tiny",
             [TRANSFER, SCRATCH],
-            base,
-            small_task,
+            setting,
             sizes=[30],
             seeds=[0, 1],
             rates={"transfer": 1e-3, "scratch": 2e-3},
-            optimizer="adam",
-            budget=Budget(max_epochs=2, patience=2, batch_size=16),
-            validation_per_class=20,
-            features=features,
         )
     return rows, draws, fits, printed.getvalue()
 
@@ -499,7 +510,11 @@ def test_sweep_trains_every_method_at_a_seed_on_the_same_images(
     swept, small_task, features
 ):
     _, draws, fits, _ = swept
-    assert [(n, seed) for n, seed, _ in draws] == [(30, 0), (30, 1)]
+    # each run draws its own sample: the same one for both methods at a seed
+    assert [(n, seed) for n, seed, _ in draws] == [(30, 0), (30, 0), (30, 1), (30, 1)]
+    for (_, _, first), (_, _, second) in zip(draws[::2], draws[1::2], strict=True):
+        assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    draws = draws[::2]
     assert [name for name, _, _ in fits] == ["transfer", "scratch"] * 2
     for i, (_, _, (train, val)) in enumerate(draws):
         assert len(train) == 150 and len(val) == 100
@@ -532,7 +547,8 @@ def test_sweep_prints_one_line_per_run(swept):
     *_, printed = swept
     lines = printed.splitlines()
     assert len(lines) == 4
-    assert lines[0].startswith("[  1/4] n=30 seed=0 transfer: ")
-    assert lines[3].startswith("[  4/4] n=30 seed=1 scratch: ")
+    assert lines[0].startswith("[tiny 1/4] n=30 seed=0 transfer rate 0.001: ")
+    assert lines[3].startswith("[tiny 4/4] n=30 seed=1 scratch rate 0.002: ")
     # progress shows validation only: test accuracy is for the result tables
-    assert all("validation 0." in line and "test" not in line for line in lines)
+    assert all("best_val_accuracy 0." in line and "test" not in line for line in lines)
+    assert all(line.endswith(" left") for line in lines)

@@ -1,0 +1,88 @@
+"""Reading the study's rows: sizes and seeds checked, rates chosen on validation,
+paired comparisons. Not part of the code fingerprint (helpers.study): changing
+how runs are read never invalidates the recorded runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+from helpers.data import Task
+
+
+def check_sizes(name: str, sizes, task: Task, seeds, part: str = "train") -> None:
+    """ValueError naming ``name`` unless ``sizes`` is a non-empty list of images
+    per class (integers >= 1, or None for all of the training part) that the
+    task's ``part`` holds, and ``seeds`` a non-empty list of integers >= 0."""
+    pool = min(np.bincount(task.y_train if part == "train" else task.y_val))
+    if isinstance(sizes, str) or not isinstance(sizes, Sequence) or not sizes:
+        raise ValueError(f"{name}={sizes!r}; give a non-empty list")
+    for n in sizes:
+        if n is None and part == "train":
+            continue
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            also = " or None (all images)" if part == "train" else ""
+            raise ValueError(f"{name}={list(sizes)!r} holds {n!r}; use integers >= 1"
+                             + also)
+        if n > pool:
+            raise ValueError(
+                f"{name}={list(sizes)!r} holds {n}, but the task's {part} part has "
+                f"only {pool} images of its rarest class; use at most {pool}"
+            )
+    if isinstance(seeds, str) or not isinstance(seeds, Sequence) or not seeds:
+        raise ValueError(f"seeds={seeds!r}; give a non-empty list of integers >= 0")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int | np.integer) or s < 0:
+            raise ValueError(f"seeds={list(seeds)!r} holds {s!r}; use integers >= 0")
+
+
+def best_rates(rows: Sequence[dict]) -> dict[str, float]:
+    """For each method, the learning rate whose runs reached the highest mean
+    validation accuracy (test accuracy is not looked at)."""
+    scores: dict[str, dict[float, list[float]]] = {}
+    for row in rows:
+        by_rate = scores.setdefault(row["method"], {})
+        by_rate.setdefault(row["learning_rate"], []).append(row["best_val_accuracy"])
+    return {m: max(r, key=lambda rate: np.mean(r[rate])) for m, r in scores.items()}
+
+
+def paired_difference(values_a: Sequence[float], values_b: Sequence[float]) -> dict:
+    """Mean of ``a - b`` over paired runs, its 95% t-interval and p-value
+    (``scipy.stats.ttest_rel``), and a verdict that names the better side only
+    when the interval excludes zero."""
+    if len(values_a) != len(values_b) or not len(values_a):
+        raise ValueError(f"{len(values_a)} and {len(values_b)} values; give pairs")
+    diffs = np.asarray(values_a, float) - np.asarray(values_b, float)
+    k, mean = len(diffs), float(diffs.mean())
+    if k < 2:
+        return {"pairs": k, "mean": mean, "low": None, "high": None, "p": None,
+                "verdict": "cannot tell (one pair)"}
+    if np.ptp(diffs) == 0:  # no spread: the interval is the point itself
+        low = high = mean
+        p = 1.0 if mean == 0 else 0.0
+    else:
+        test = stats.ttest_rel(values_a, values_b)
+        interval = test.confidence_interval(0.95)
+        low, high, p = float(interval.low), float(interval.high), float(test.pvalue)
+    verdict = "a better" if low > 0 else "b better" if high < 0 else "cannot tell"
+    return {"pairs": k, "mean": mean, "low": low, "high": high, "p": p,
+            "verdict": verdict}
+
+
+def compare(rows: Sequence[dict], a: str, b: str, key: str = "test_accuracy") -> list:
+    """:func:`paired_difference` of methods ``a`` and ``b`` at each size (in the
+    order of ``rows``), the runs paired by seed; verdicts name the methods."""
+    table = []
+    for n in dict.fromkeys(row["n_per_class"] for row in rows):
+        by_seed = {m: {r["seed"]: r[key] for r in rows
+                       if r["method"] == m and r["n_per_class"] == n} for m in (a, b)}
+        seeds = sorted(set(by_seed[a]) & set(by_seed[b]))
+        first, second = [by_seed[a][s] for s in seeds], [by_seed[b][s] for s in seeds]
+        result = paired_difference(first, second)
+        named = {"a better": f"{a} better", "b better": f"{b} better"}
+        result["verdict"] = named.get(result["verdict"], result["verdict"])
+        table.append({"n_per_class": n, a: float(np.mean(first)),
+                      b: float(np.mean(second)), **result})
+    return table

@@ -1,0 +1,352 @@
+"""The study: the many runs behind each verdict, recorded in ``results/`` with their
+provenance, read back by the lessons, re-run resumably (``make study``) by worker
+processes (joblib) or on a Dask cluster (``STUDY_SCHEDULER``)."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from helpers.data import REPO_ROOT
+from helpers.reporting import artifacts_path, write_atomically
+
+RESULTS_DIR = REPO_ROOT / "results"
+# The code that makes the runs: a change to any of these files changes what a
+# run computes, so records made before it are refused.
+TRAINING_CODE = ("data.py", "models.py", "training.py", "experiments.py")
+PACKAGES = ("tensorflow", "keras", "numpy", "scipy", "scikit-learn", "joblib")
+PRECISIONS = ("float32", "mixed_bfloat16")
+CONNECT_SECONDS = 20  # a scheduler that does not answer within this is reported
+
+
+class StudyError(RuntimeError):
+    """A record is missing, damaged, or made by other code, data or parameters."""
+
+
+def code_fingerprint() -> str:
+    """A short digest of the files in :data:`TRAINING_CODE`."""
+    digest = hashlib.sha256()
+    for name in TRAINING_CODE:
+        digest.update(name.encode() + (REPO_ROOT / "helpers" / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, default=_plain)
+
+
+def _plain(value):
+    """JSON for NumPy scalars and arrays, and tuples: what a run may return."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON: {value!r}")
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(_canonical(value).encode()).hexdigest()[:16]
+
+
+def settings() -> dict:
+    """How runs are executed, from the environment: STUDY_JOBS (worker processes,
+    default 1), STUDY_SCHEDULER (host:port of a Dask scheduler, default none) and
+    STUDY_PRECISION (float32 or mixed_bfloat16). ValueError names a bad value."""
+    text = os.environ.get("STUDY_JOBS", "").strip() or "1"
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"STUDY_JOBS={text!r}; give a whole number of workers >= 1")
+    scheduler = os.environ.get("STUDY_SCHEDULER", "").strip() or None
+    if scheduler is not None:
+        host, _, port = scheduler.removeprefix("tcp://").rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"STUDY_SCHEDULER={scheduler!r}; give host:port of a "
+                             "Dask scheduler, e.g. 127.0.0.1:8786")
+    precision = os.environ.get("STUDY_PRECISION", "").strip() or "float32"
+    if precision not in PRECISIONS:
+        raise ValueError(f"STUDY_PRECISION={precision!r}; choose one of {PRECISIONS}")
+    jobs = int(text)
+    return {"jobs": jobs, "scheduler": scheduler, "precision": precision,
+            "threads_per_run": max(1, (os.cpu_count() or 1) // jobs)}
+
+
+def machine() -> dict:
+    """The processor model and the number of cores of this machine."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": model, "cores": os.cpu_count(), "system": platform.system()}
+
+
+def _versions() -> dict:
+    return {name: importlib.metadata.version(name) for name in PACKAGES}
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+class Study:
+    """The recorded runs of one notebook. ``rerun=False`` loads them from
+    ``results/<notebook>/``; ``rerun=True`` makes them (resuming runs already
+    recorded by the same code) and records them."""
+
+    def __init__(self, notebook: str, parameters: dict, rerun: bool):
+        if not isinstance(rerun, bool):
+            raise ValueError(f"rerun={rerun!r}; use True or False")
+        self.notebook, self.parameters, self.rerun = notebook, parameters, rerun
+
+    def folder(self, writing: bool = False) -> Path:
+        """Where records are read ($COURSE_RESULTS, else the repo's results/) or
+        written ($COURSE_RESULTS, else the artifacts folder's results/: a learner's
+        re-run never overwrites the committed records)."""
+        chosen = os.environ.get("COURSE_RESULTS")
+        if chosen:
+            return Path(chosen)
+        return artifacts_path(None) / "results" if writing else RESULTS_DIR
+
+    def runs(self, name: str, specs: Sequence[dict], run: Callable[[dict], dict], *,
+             context: dict, parallel: bool = True,
+             describe: Callable[[dict], str] | None = None) -> list[dict]:
+        """One row per spec, in the order of ``specs``: recorded, or made by
+        ``run(spec)``. ``context`` names what every run depends on besides its
+        spec (base model digest, data); ``parallel=False`` for ``run`` functions
+        that must stay in this process."""
+        specs = [json.loads(_canonical(s)) for s in specs]
+        context = json.loads(_canonical(context))
+        if self.rerun:
+            return self._make(name, specs, run, context, parallel, describe)
+        return self._load(name, specs, context)
+
+    def keep_model(self, model, record: dict, name: str) -> None:
+        """Save a model the study's runs start from beside the records (its weights
+        only, so that the file stays small), with its record."""
+        import keras
+
+        from helpers.reporting import save_model
+
+        copy = keras.models.clone_model(model)
+        copy.set_weights(model.get_weights())
+        save_model(copy, record, self.folder(writing=True), name)
+
+    def load_model(self, name: str, notebook: str, expected: dict, artifacts: Path):
+        """The model ``name`` (and its record) that the runs start from: the one
+        ``notebook`` just saved in ``artifacts`` when re-running, else the study's."""
+        from helpers.reporting import load_model
+
+        return load_model(artifacts if self.rerun else self.folder(), name, notebook,
+                          expected)
+
+    # -- loading ---------------------------------------------------------------
+    def path(self, name: str, writing: bool = False) -> Path:
+        return self.folder(writing) / self.notebook / f"{name}.json"
+
+    def _load(self, name: str, specs: list[dict], context: dict) -> list[dict]:
+        path = self.path(name)
+        record = read_record(path)
+        head = record["provenance"]
+        cost = (f"`make study` re-records the study (this part took "
+                f"{minutes(head['wall_seconds'])} on {head['machine']['cpu']}), "
+                "or set rerun = True in the parameters cell")
+        if head["code_fingerprint"] != code_fingerprint():
+            raise StudyError(
+                f"{_shown(path)} was made by other code (fingerprint "
+                f"{head['code_fingerprint']}, this code {code_fingerprint()}): {cost}.")
+        if head["context"] != context:
+            differ = sorted(k for k in {*context, *head["context"]}
+                            if context.get(k) != head["context"].get(k))
+            raise StudyError(
+                f"{_shown(path)} was made from another base model or data ("
+                + ", ".join(f"{k}: recorded {head['context'].get(k)!r}, here "
+                            f"{context.get(k)!r}" for k in differ) + f"): {cost}.")
+        recorded = {_digest(_spec_of(row)): row for row in record["runs"]}
+        missing = [s for s in specs if _digest(s) not in recorded]
+        if missing:
+            raise StudyError(
+                f"{_shown(path)} holds no run for {len(missing)} of the {len(specs)} "
+                f"runs asked for (e.g. {missing[0]}); it was recorded with "
+                f"{_changed(head['parameters'], self.parameters)}: {cost}.")
+        when, jobs = head["date"][:10], head["settings"]["jobs"]
+        print(f"{name}: {len(specs)} runs loaded from {_shown(path)}, recorded {when} "
+              f"on {head['machine']['cpu']} ({head['machine']['cores']} cores, "
+              f"{jobs} job{'s' * (jobs > 1)}); rerun = True takes about "
+              f"{minutes(head['wall_seconds'])} there")
+        return [_row_of(recorded[_digest(s)]) for s in specs]
+
+    # -- making ----------------------------------------------------------------
+    def _make(self, name, specs, run, context, parallel, describe) -> list[dict]:
+        chosen = settings()
+        path, start = self.path(name, writing=True), time.perf_counter()
+        partial = path.parent / ".partial" / f"{name}.jsonl"
+        fixed = {"code_fingerprint": code_fingerprint(), "context": context,
+                 "precision": chosen["precision"]}
+        key = {_digest(s): _digest({**fixed, "spec": s}) for s in specs}
+        done = _reusable(path, partial, set(key.values()))
+        todo = [s for s in specs if key[_digest(s)] not in done]
+        reused = sum(r.get("seconds", 0) for r in done.values()) / chosen["jobs"]
+        if len(todo) < len(specs):
+            print(f"{name}: {len(specs) - len(todo)} of {len(specs)} runs already "
+                  f"recorded by this code; running the other {len(todo)}", flush=True)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        with open(partial, "a") as log:
+            for i, (spec, row) in enumerate(_execute(todo, run, chosen, parallel), 1):
+                row = json.loads(_canonical({**row, "spec": spec,
+                                             "key": key[_digest(spec)]}))
+                done[row["key"]] = row
+                log.write(_canonical(row) + "\n")
+                log.flush()
+                spent = time.perf_counter() - start
+                left = spent / i * (len(todo) - i)
+                label = describe(spec) if describe else _describe(spec)
+                print(f"[{name} {i}/{len(todo)}] {label}: {_summary(row)}; "
+                      f"about {minutes(left)} left", flush=True)
+        rows = [done[key[_digest(s)]] for s in specs]
+        provenance = {
+            "notebook": self.notebook, "name": name, "parameters": self.parameters,
+            **fixed, "packages": _versions(), "machine": machine(),
+            "settings": chosen, "runs": len(rows),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "wall_seconds": round(time.perf_counter() - start + reused, 1),
+        }
+        write_record(path, provenance, rows)
+        partial.unlink(missing_ok=True)
+        return [_row_of(r) for r in rows]
+
+
+def _spec_of(row: dict) -> dict:
+    return row["spec"]
+
+
+def _row_of(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k not in ("spec", "key")}
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _changed(recorded: dict, asked: dict) -> str:
+    differ = [f"{k}={recorded.get(k)!r}" for k in sorted({*recorded, *asked})
+              if recorded.get(k) != asked.get(k)]
+    return ", ".join(differ) if differ else "the same parameters but other runs"
+
+
+def _describe(spec: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in spec.items() if not isinstance(v, dict))
+
+
+def _summary(row: dict) -> str:
+    shown = [f"{k} {row[k]:.4f}" for k in ("best_val_accuracy",) if k in row]
+    return ", ".join([*shown, f"{row.get('seconds', 0):.0f} s"])
+
+
+def read_record(path: Path) -> dict:
+    """A record file, checked whole: StudyError if it is missing, truncated or
+    edited (its digest no longer matches its content)."""
+    rerun = "run `make study`, or set rerun = True in the parameters cell"
+    if not path.is_file():
+        raise StudyError(f"{_shown(path)} is missing: {rerun}.")
+    try:
+        record = json.loads(path.read_text())
+        body = {"provenance": record["provenance"], "runs": record["runs"]}
+        intact = record["digest"] == _digest(body)
+    except (ValueError, KeyError, TypeError):
+        intact = False
+    if not intact:
+        raise StudyError(f"{_shown(path)} is truncated or was edited (its digest does "
+                         f"not match its content): restore it with `git checkout -- "
+                         f"{_shown(path)}`, or {rerun}.")
+    return record
+
+
+def write_record(path: Path, provenance: dict, rows: list[dict]) -> Path:
+    """Write a record whole (atomically), with the digest of its content."""
+    body = json.loads(_canonical({"provenance": provenance, "runs": rows}))
+    text = json.dumps({**body, "digest": _digest(body)}, indent=1, sort_keys=True)
+    return write_atomically(path, lambda tmp: tmp.write_text(text + "\n"))
+
+
+def _reusable(path: Path, partial: Path, wanted: set[str]) -> dict[str, dict]:
+    """Rows already made for the keys ``wanted``: from the record and from the
+    log of an interrupted run (a line cut by the interruption is skipped)."""
+    rows = {}
+    if path.is_file():
+        try:
+            rows.update({r["key"]: r for r in read_record(path)["runs"]})
+        except StudyError:
+            pass
+    if partial.is_file():
+        for line in partial.read_text().splitlines():
+            try:
+                row = json.loads(line)
+                rows[row["key"]] = row
+            except (ValueError, KeyError, TypeError):
+                continue
+    return {k: r for k, r in rows.items() if k in wanted}
+
+
+def _call(run: Callable[[dict], dict], spec: dict, precision: str):
+    """(spec, row) of one run, timed, under ``precision``; in a worker or here."""
+    import keras
+
+    before = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        start = time.perf_counter()
+        row = run(spec)
+        row.setdefault("seconds", round(time.perf_counter() - start, 1))
+        return spec, row
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+
+
+def _execute(specs: list[dict], run, chosen: dict, parallel: bool):
+    """(spec, row) for every spec, in the order the runs finish."""
+    if not specs:
+        return
+    if not parallel or (chosen["jobs"] == 1 and chosen["scheduler"] is None):
+        for spec in specs:
+            yield _call(run, spec, chosen["precision"])
+        return
+    import joblib
+
+    # Read by TensorFlow when a worker starts: N workers share the cores.
+    threads = str(chosen["threads_per_run"])
+    os.environ.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1")
+    tasks = (joblib.delayed(_call)(run, spec, chosen["precision"]) for spec in specs)
+    if chosen["scheduler"] is None:
+        parallel_run = joblib.Parallel(n_jobs=chosen["jobs"], max_nbytes=None,
+                                       return_as="generator_unordered")
+        yield from parallel_run(tasks)
+        return
+    client = connect(chosen["scheduler"])
+    try:
+        with joblib.parallel_config(backend="dask"):
+            parallel_run = joblib.Parallel(return_as="generator_unordered")
+            yield from parallel_run(tasks)
+    finally:
+        client.close()
+
+
+def connect(address: str):
+    """A client of the Dask scheduler at ``address``; StudyError naming it if it
+    does not answer within :data:`CONNECT_SECONDS`."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=f"{CONNECT_SECONDS}s")
+    except OSError as error:
+        raise StudyError(f"STUDY_SCHEDULER={address!r}: no Dask scheduler answered "
+                         f"within {CONNECT_SECONDS} s ({error}). Start one "
+                         "(`dask scheduler`) or unset STUDY_SCHEDULER.") from None
