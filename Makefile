@@ -29,7 +29,7 @@ PARAMS ?=
 BENCH_ARGS ?=
 LINTED := helpers tests scripts notebooks benchmarks
 
-.PHONY: help setup data lint test test-fast run bench notebooks html student lab clean
+.PHONY: help setup data lint test test-fast run study bench notebooks html student lab clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -68,6 +68,11 @@ test-fast: data  ## The fast unit tests alone (no notebook run, no benchmark)
 
 run: data  ## The main job: run notebooks 01-06 into build/ (QUICK=1 for a tiny run)
 	$(PY) scripts/run_course.py $(if $(QUICK),--quick) $(PARAMS)
+
+# STUDY_JOBS=N worker processes (default 1), STUDY_SCHEDULER=host:port of a Dask
+# scheduler, STUDY_PRECISION=mixed_bfloat16: read by helpers/study.py.
+study: data  ## Make and record the study's runs in results/ (resumes; QUICK=1: tiny, not in results/)
+	$(PY) scripts/run_course.py --study $(if $(QUICK),--quick)
 
 bench: data  ## Time full, frozen and cached-feature training; writes build/bench.json
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)

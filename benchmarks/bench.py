@@ -1,29 +1,22 @@
 """Time the original's training against the course's, side by side in one process.
 
-`make bench` runs this. Every method trains with Keras' own `compile` and `fit`,
-Adadelta at learning rate 1.0, batch 128, the same epochs, no validation data,
-and is repeated; the table shows medians. The training images are the course's
-(`make_task` with 10 % held out for validation).
+`make bench` runs this. Every method trains with Keras' `compile` and `fit`,
+Adadelta at rate 1.0, batch 128, the same epochs, no validation data, repeated;
+the table shows medians. Training images: the course's (`make_task`, 10 % held out).
 
-- plain fit: the original example's full training on the source digits 5-9,
-  `compile` with Keras' defaults (one batch per call into TensorFlow);
-- course fit: the same training with the course's setting,
-  `steps_per_execution=STEPS_PER_EXECUTION`;
-- frozen fit: the original's transfer step on the target digits 0-4: the first
-  plain-fit model with its head copied, its feature layers frozen, `fit` on the
-  images with Keras' defaults, so every image runs through them in every epoch;
-- cached: the course's transfer step: `predict` the first plain-fit model's
-  features once (timed, included), then `fit` the head on them with the course's
-  setting.
+- plain fit: the original's full training on digits 5-9, Keras' default `compile`;
+- course fit: the same with `steps_per_execution=STEPS_PER_EXECUTION`;
+- bf16 fit: the course fit under the mixed_bfloat16 policy (STUDY_PRECISION);
+- frozen fit: the original's transfer step on digits 0-4: the first plain-fit
+  model, head copied, feature layers frozen, `fit` on the images;
+- cached: the course's transfer step: `predict` the features once (timed), then
+  `fit` the head on them with the course's setting.
 
-The two ratios the course claims: cached / frozen fit in seconds (target
-<= 0.5) and course fit / plain fit in images per second (target >= 1.0). Results
-go to build/bench.json.
-
-`--settings` measures instead why the course picked its `fit` settings: images/s
-of the whole CNN at several `steps_per_execution`, and of the head on cached
-features with and without XLA (`jit_compile`). Results go to
-build/bench_settings.json.
+Ratios: cached / frozen fit in seconds (target <= 0.5), course / plain fit in
+images per second (target >= 1.0), bf16 / course fit in seconds. Results go to
+build/bench.json. `--settings` measures why the course picked its `fit` settings
+(images/s of the CNN at several `steps_per_execution`, and of the head with and
+without XLA), into build/bench_settings.json.
 
     python benchmarks/bench.py [--epochs 5] [--repeats 3] [--quick] [--settings]
 """
@@ -232,6 +225,16 @@ def course_fit(task, epochs: int, seed: int):
     return model, run
 
 
+def bf16_fit(task, epochs: int, seed: int):
+    """The course's `fit` under Keras' mixed_bfloat16 policy (STUDY_PRECISION):
+    fast only where the CPU has bf16 instructions (AVX512_BF16, AMX)."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        return course_fit(task, epochs, seed)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def frozen_fit(base, task, epochs: int, seed: int) -> dict:
     """The original's transfer step: the frozen layers run in every epoch."""
     set_seed(seed)
@@ -276,11 +279,17 @@ def run_methods(source, target, epochs: int, repeats: int) -> dict[str, list]:
 
     The transfers start from the model of the first plain fit.
     """
-    runs = {"plain fit": [], "course fit": [], "frozen fit": [], "cached": []}
+    runs = {
+        n: [] for n in ("plain fit", "course fit", "bf16 fit", "frozen fit", "cached")
+    }
     base = None
     for repeat in range(repeats):
         seed = repeat
-        full = [("plain fit", plain_fit), ("course fit", course_fit)]
+        full = [
+            ("plain fit", plain_fit),
+            ("course fit", course_fit),
+            ("bf16 fit", bf16_fit),
+        ]
         for name, method in alternating(full, repeat):
             model, run = method(source, epochs, seed)
             if base is None and name == "plain fit":
@@ -305,7 +314,9 @@ def method_rows(runs: dict[str, list], images: dict[str, int], epochs: int):
         rows.append(
             {
                 "method": name,
-                "digits": "5-9" if name in ("plain fit", "course fit") else "0-4",
+                "digits": "5-9"
+                if name.endswith(" fit") and name != "frozen fit"
+                else "0-4",
                 "median s": seconds,
                 "s/epoch": seconds / epochs,
                 "images/s": images[name] * epochs / seconds,
@@ -342,12 +353,8 @@ def bench(args) -> int:
         flush=True,
     )
     runs = run_methods(source, target, args.epochs, args.repeats)
-    images = {
-        "plain fit": len(source.y_train),
-        "course fit": len(source.y_train),
-        "frozen fit": len(target.y_train),
-        "cached": len(target.y_train),
-    }
+    images = {n: len(source.y_train) for n in ("plain fit", "course fit", "bf16 fit")}
+    images |= {"frozen fit": len(target.y_train), "cached": len(target.y_train)}
     rows = method_rows(runs, images, args.epochs)
     by = {row["method"]: row for row in rows}
     cached_ratio = by["cached"]["median s"] / by["frozen fit"]["median s"]
@@ -362,6 +369,8 @@ def bench(args) -> int:
         "runs": runs,
         "ratio_cached_vs_frozen_fit": cached_ratio,
         "ratio_course_fit_vs_plain_fit": course_ratio,
+        "ratio_bf16_vs_course_fit": by["bf16 fit"]["median s"]
+        / by["course fit"]["median s"],
         "accuracy_points_cached_minus_frozen_fit": points,
         "median_predict_seconds": predict_seconds,
     }

@@ -36,12 +36,19 @@ from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
 try:  # run as scripts/export_html.py: scripts/ is on sys.path
-    from make_student import StudentError, is_solution, replace_folder, student_edition
+    from make_student import (
+        StudentError,
+        is_solution,
+        replace_folder,
+        shorten,
+        student_edition,
+    )
 except ImportError:  # imported as scripts.export_html
     from scripts.make_student import (
         StudentError,
         is_solution,
         replace_folder,
+        shorten,
         student_edition,
     )
 
@@ -167,14 +174,6 @@ def pick_source(names: list[str], executed: Path, committed: Path) -> tuple[Path
     if partial:
         return committed, f"{shorten(executed)} has unfinished {', '.join(partial)}"
     return executed, "the last `make run`, complete"
-
-
-def shorten(path: Path) -> str:
-    """``path`` relative to the repository when it is inside it."""
-    try:
-        return f"{path.resolve().relative_to(REPO)}/"
-    except ValueError:
-        return f"{path}/"
 
 
 def strip_markdown(text: str) -> str:

@@ -8,12 +8,18 @@ previous results whole. The committed notebooks are never modified.
 `--in-place` (`make notebooks`): re-execute the committed notebooks with their
 default parameters; each is replaced, atomically, only when its run succeeded.
 
+`--study` (`make study`): run the notebooks that hold recorded runs with
+`rerun = True`, so that they make their runs and record them in results/ (or
+$COURSE_RESULTS), into build/study/; runs recorded by the same code are not
+run again, so an interrupted study resumes. The README's figure goes to docs/.
+
 The notebooks find their artifacts folder through the environment variable
 COURSE_ARTIFACTS (see helpers.reporting), so no path of this machine is written
 into an executed notebook.
 
     python scripts/run_course.py [--quick] [-p NAME VALUE ...]
     python scripts/run_course.py --in-place [--from NOTEBOOK]
+    python scripts/run_course.py --study [--quick]
 """
 
 from __future__ import annotations
@@ -68,7 +74,15 @@ QUICK_PARAMETERS = {
     "fine_tune_sizes": [5],
     "ten_digit_epochs": 1,
     "batchnorm_seeds": [0],
+    "rerun": True,  # tiny runs are made live, never loaded
 }
+# The notebooks whose runs are recorded in results/ (`make study`).
+STUDY = [
+    "02_base_training",
+    "04_transfer_vs_scratch",
+    "05_what_transfers",
+    "06_your_own_data",
+]
 # The README's headline figure: the output of the cell that draws it.
 HEADLINE = ("04_transfer_vs_scratch", "error_curve(", "docs/transfer_vs_scratch.png")
 
@@ -135,11 +149,16 @@ def pngs(notebook: Path, marker: str = "") -> list[bytes]:
     ]
 
 
+RUN_KEYS = ("method", "n_per_class", "seed", "epochs", "best_epoch", "hit_cap")
+RUN_KEYS += ("test_accuracy",)
+
+
 def summarize(artifacts: Path, parameters: dict, seconds: dict) -> dict:
     """The run's headline numbers, read from the artifacts the notebooks wrote."""
 
-    def read(name: str) -> dict:
-        return json.loads((artifacts / name).read_text())
+    def read(name: str) -> dict:  # {} for a notebook the run left out (the study)
+        path = artifacts / name
+        return json.loads(path.read_text()) if path.is_file() else {}
 
     base, transfer = read("base_model.json"), read("transfer.json")
     compared = read("transfer_vs_scratch.json")
@@ -153,36 +172,28 @@ def summarize(artifacts: Path, parameters: dict, seconds: dict) -> dict:
             "interval_95": [row["low"], row["high"]],
             "verdict": row["verdict"],
         }
-    own = artifacts / "your_own_data.json"  # notebook 06's paired comparisons
     return {
         "parameters": parameters,
         "notebook_seconds": seconds,
-        "your_own_data": read(own.name)["comparisons"] if own.is_file() else None,
+        "your_own_data": read("your_own_data.json").get("comparisons"),
         "base_test_accuracy": base["test_accuracy"],
-        "feature_extraction_test_accuracy": transfer["feature_extraction"][
+        "feature_extraction_test_accuracy": transfer.get("feature_extraction", {}).get(
             "test_accuracy"
-        ],
-        "fine_tuning_test_accuracy": transfer["fine_tuning"]["test_accuracy"],
+        ),
+        "fine_tuning_test_accuracy": transfer.get("fine_tuning", {}).get(
+            "test_accuracy"
+        ),
         "transfer_vs_scratch": sizes,
-        "runs": [
-            {
-                k: run[k]
-                for k in (
-                    "method",
-                    "n_per_class",
-                    "seed",
-                    "epochs",
-                    "best_epoch",
-                    "hit_cap",
-                    "test_accuracy",
-                )
-            }
-            for run in compared["runs"]
-        ],
+        "runs": [{k: run[k] for k in RUN_KEYS} for run in compared.get("runs", [])],
     }
 
 
-def run(parameters: dict, build: Path, source: Path = NOTEBOOK_DIR) -> None:
+def run(
+    parameters: dict,
+    build: Path,
+    source: Path = NOTEBOOK_DIR,
+    names: list[str] = NOTEBOOKS,
+) -> dict:
     """`make run`: every notebook into a fresh folder, which then replaces build/."""
     build.parent.mkdir(parents=True, exist_ok=True)
     for stale in build.parent.glob(f".{build.name}-next-*"):
@@ -194,7 +205,7 @@ def run(parameters: dict, build: Path, source: Path = NOTEBOOK_DIR) -> None:
         for folder in folders.values():
             folder.mkdir()
         seconds = {}
-        for name in NOTEBOOKS:
+        for name in names:
             executed = folders["notebooks"] / f"{name}.ipynb"
             seconds[name] = round(
                 execute(name, executed, parameters, folders["artifacts"], source)
@@ -213,6 +224,7 @@ def run(parameters: dict, build: Path, source: Path = NOTEBOOK_DIR) -> None:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     print_summary(summary, build)
+    return summary
 
 
 def print_summary(summary: dict, build: Path) -> None:
@@ -233,7 +245,7 @@ def print_summary(summary: dict, build: Path) -> None:
             )
     total = sum(summary["notebook_seconds"].values())
     print(
-        f"\nAll {len(NOTEBOOKS)} notebooks ran in {total} s: "
+        f"\nAll {len(summary['notebook_seconds'])} notebooks ran in {total} s: "
         f"{summary['notebook_seconds']}"
     )
     shown = build.relative_to(REPO) if build.is_relative_to(REPO) else build
@@ -273,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="re-execute the committed notebooks (make notebooks)",
     )
-    parser.add_argument("--build-dir", default=str(REPO / "build"))
+    parser.add_argument("--study", action="store_true", help="make the study")
+    parser.add_argument("--build-dir", default=None)
     parser.add_argument(
         "--source",
         default=str(NOTEBOOK_DIR),
@@ -326,12 +339,35 @@ def main(argv: list[str] | None = None) -> int:
         )
     parameters = dict(QUICK_PARAMETERS) if args.quick else {}
     parameters.update({name: parse_value(value) for name, value in args.parameter})
-    build = Path(args.build_dir).resolve()
-    try:
-        run(parameters, build, Path(args.source).resolve())
-    except KeyboardInterrupt:
+    default_build = REPO / "build" / ("study" if args.study else "")
+    build = Path(args.build_dir or default_build).resolve()
+    names = NOTEBOOKS
+    if args.study:
+        from helpers.study import RESULTS_DIR, minutes, settings
+
+        chosen = settings()  # a bad STUDY_* value stops here, named
+        # A quick study never writes into the committed results/
+        where = REPO / "build" / "study-quick-results" if args.quick else RESULTS_DIR
+        results = Path(os.environ.setdefault("COURSE_RESULTS", str(where)))
+        parameters["rerun"], names = True, STUDY
         print(
-            f"\nInterrupted: {build.name}/ still holds the previous run, untouched.",
+            f"The study: {', '.join(STUDY)} with rerun = True, records in "
+            f"{results}; {chosen['jobs']} job(s)"
+            + (f" on {chosen['scheduler']}" if chosen["scheduler"] else "")
+        )
+    start = time.perf_counter()
+    try:
+        run(parameters, build, Path(args.source).resolve(), names)
+        if args.study and not args.quick:
+            figure = pngs(build / "notebooks" / f"{HEADLINE[0]}.ipynb", HEADLINE[1])
+            write_atomically(REPO / HEADLINE[2], lambda p: p.write_bytes(figure[0]))
+        if args.study:
+            print(f"The study took {minutes(time.perf_counter() - start)}")
+    except KeyboardInterrupt:
+        again = " `make study` resumes: recorded runs are kept." if args.study else ""
+        print(
+            f"\nInterrupted: {build.name}/ still holds the previous run, untouched."
+            + again,
             file=sys.stderr,
         )
         return 130

@@ -22,7 +22,7 @@ from helpers.training import set_seed, two_figures  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-METHODS = ["plain fit", "course fit", "frozen fit", "cached"]
+METHODS = ["plain fit", "course fit", "bf16 fit", "frozen fit", "cached"]
 
 
 @pytest.fixture(scope="module")

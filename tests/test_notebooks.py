@@ -207,3 +207,56 @@ def test_a_missing_base_model_is_refused_naming_notebook_02(tmp_path):
     error = _run_until_error(tmp_path, "05_what_transfers", tmp_path / "empty")
     assert error.startswith("ArtifactError: base_model.json is missing")
     assert "Run notebooks/02_base_training.ipynb first with" in error
+
+
+@pytest.mark.notebooks
+def test_a_quick_study_interrupted_once_resumes_without_redoing_runs(tmp_path):
+    """`make study QUICK=1` into a throw-away folder, stopped with Ctrl-C once
+    notebook 04 has recorded its first sweep, then run again: it finishes, and
+    re-runs none of the runs recorded before the interruption."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    results = tmp_path / "results"
+    env = {**os.environ, "COURSE_RESULTS": str(results), "STUDY_JOBS": "1"}
+    command = [
+        sys.executable,
+        "scripts/run_course.py",
+        "--study",
+        "--quick",
+        "--build-dir",
+        str(tmp_path / "build"),
+    ]
+    first = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    marker = results / "04_transfer_vs_scratch" / "tuning.json"
+    deadline = time.monotonic() + 600
+    while not marker.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(1)
+    first.send_signal(signal.SIGINT)
+    printed = first.communicate(timeout=120)[0]
+    assert first.returncode == 130, printed[-2000:]
+    assert "`make study` resumes: recorded runs are kept" in printed
+    assert not (tmp_path / "build").exists(), "no half-made build folder"
+    recorded = json.loads(marker.read_text())["runs"]
+    second = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200
+    )
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    printed = second.stdout + second.stderr  # papermill logs cell output to stderr
+    assert "reproduction: 1 of 1 runs already recorded" in printed
+    assert (
+        f"tuning: {len(recorded)} of {len(recorded)} runs already recorded" in printed
+    )
+    assert json.loads(marker.read_text())["runs"] == recorded
+    for name in run_course.STUDY:
+        assert list((results / name).glob("*.json")), f"{name} recorded nothing"
+    assert (tmp_path / "build" / "notebooks" / "04_transfer_vs_scratch.ipynb").exists()

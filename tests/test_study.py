@@ -42,8 +42,9 @@ class Counting:
 
 def make(run=None, specs=SPECS, context=CONTEXT, parameters=None):
     chosen = Study("nb", parameters or {"xs": [1, 2, 3]}, rerun=True)
-    return chosen.runs("part", specs, run or Counting(), context=context,
-                       parallel=False)
+    return chosen.runs(
+        "part", specs, run or Counting(), context=context, parallel=False
+    )
 
 
 def load(specs=SPECS, context=CONTEXT, parameters=None):
@@ -58,8 +59,9 @@ def test_a_record_is_loaded_as_it_was_made_in_the_order_asked(results, capsys):
     assert load(SPECS[::-1]) == made[::-1]
     printed = capsys.readouterr().out
     assert printed.startswith("part: 6 runs loaded from ")
-    assert re.search(r"\(\d+ cores, 1 job\); rerun = True takes about \d+ s there",
-                     printed)
+    assert re.search(
+        r"\(\d+ cores, 1 job\); rerun = True takes about \d+ s there", printed
+    )
     head = read_record(results / "nb" / "part.json")["provenance"]
     assert head["parameters"] == {"xs": [1, 2, 3]} and head["context"] == CONTEXT
     assert head["code_fingerprint"] == study.code_fingerprint()
@@ -95,23 +97,30 @@ def test_an_interrupted_study_leaves_no_record_and_resumes(results):
 def test_other_code_is_refused_naming_make_study(monkeypatch):
     make()
     monkeypatch.setattr(study, "code_fingerprint", lambda: "0123456789abcdef")
-    with pytest.raises(StudyError, match=r"nb/part.json was made by other code .*"
-                       r"`make study` .* rerun = True"):
+    with pytest.raises(
+        StudyError,
+        match=r"nb/part.json was made by other code .*"
+        r"`make study` .* rerun = True",
+    ):
         load()
 
 
 def test_another_base_model_is_refused_naming_the_digest():
     make()
-    with pytest.raises(StudyError, match="another base model.*base_weights_digest: "
-                       "recorded 'abc', here 'xyz'"):
+    with pytest.raises(
+        StudyError,
+        match="another base model.*base_weights_digest: recorded 'abc', here 'xyz'",
+    ):
         load(context={**CONTEXT, "base_weights_digest": "xyz"})
 
 
 def test_runs_not_recorded_are_refused_naming_the_parameters():
     make()
     with pytest.raises(StudyError, match=r"no run for 2 of the 8 .*xs=\[1, 2, 3\]"):
-        load(SPECS + [{"x": 4, "seed": 0}, {"x": 4, "seed": 1}],
-             parameters={"xs": [1, 2, 3, 4]})
+        load(
+            SPECS + [{"x": 4, "seed": 0}, {"x": 4, "seed": 1}],
+            parameters={"xs": [1, 2, 3, 4]},
+        )
 
 
 def test_a_missing_record_says_what_to_run(results):
@@ -182,8 +191,15 @@ def test_a_scheduler_nobody_answers_fails_within_30_s_naming_it(monkeypatch):
 
 def tiny_sweep(base, small_task, name):
     setting = Setting(base, small_task, "adam", Budget(2, 1, 32), 10)
-    return sweep(Study("nb", {}, rerun=True), name, [TRANSFER, SCRATCH], setting,
-                 sizes=[5], seeds=[0, 1], rates={"transfer": 1e-3, "scratch": 1e-3})
+    return sweep(
+        Study("nb", {}, rerun=True),
+        name,
+        [TRANSFER, SCRATCH],
+        setting,
+        sizes=[5],
+        seeds=[0, 1],
+        rates={"transfer": 1e-3, "scratch": 1e-3},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -206,8 +222,9 @@ def test_two_workers_and_a_dask_cluster_record_the_same_runs(
     # The same grid on a two-worker cluster, one thread each like the local workers
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")
     monkeypatch.setenv("TF_NUM_INTEROP_THREADS", "1")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
         monkeypatch.setenv("STUDY_SCHEDULER", cluster.scheduler_address)
         remote = tiny_sweep(base, small_task, "dask")
     strip = [{k: v for k, v in r.items() if k != "seconds"} for r in local]

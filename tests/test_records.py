@@ -1,0 +1,111 @@
+"""The committed study in results/: every record whole and made by this code, from
+the study's base model; and a small part of it re-run, to catch drift."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers.study import RESULTS_DIR, Study, code_fingerprint, machine, read_record
+
+RECORDS = sorted(RESULTS_DIR.glob("*/*.json"))
+RERUN = "run `make study` (it re-makes only what changed) and commit results/"
+
+
+def test_the_study_is_recorded():
+    notebooks = {path.parent.name for path in RECORDS}
+    assert {"02_base_training", "04_transfer_vs_scratch"} <= notebooks
+    assert (RESULTS_DIR / "base_model.keras").is_file()
+
+
+@pytest.mark.parametrize("path", RECORDS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_record_is_whole_and_made_by_this_code(path: Path):
+    head = read_record(path)["provenance"]  # StudyError if truncated or edited
+    assert head["code_fingerprint"] == code_fingerprint(), (
+        f"{path.name} was made by other code: {RERUN}"
+    )
+    assert head["notebook"] == path.parent.name and head["name"] == path.stem
+    for key in ("parameters", "packages", "machine", "date", "wall_seconds"):
+        assert head[key] is not None, key
+
+
+def test_records_start_from_the_study_base_model():
+    digest = json.loads((RESULTS_DIR / "base_model.json").read_text())["weights_digest"]
+    for path in RECORDS:
+        context = read_record(path)["provenance"]["context"]
+        if "base_weights_digest" in context and path.parent.name != "06_your_own_data":
+            assert context["base_weights_digest"] == digest, path.name
+
+
+@pytest.mark.notebooks
+def test_a_recorded_part_of_the_study_runs_again_the_same(tmp_path, monkeypatch):
+    """Notebook 04's runs at 10 images per digit, first two seeds, both methods:
+    re-run with the record's settings, they give the recorded rows. Exactly on a
+    machine like the one that made them; elsewhere floating-point detail moves a
+    few test images, so there the test accuracy must stay within the spread of
+    the recorded seeds (the interval the notebooks read)."""
+    from helpers.data import load_mnist, make_task
+    from helpers.experiments import Budget, Setting, sweep
+    from helpers.reporting import load_model
+
+    record = read_record(RESULTS_DIR / "04_transfer_vs_scratch" / "runs.json")
+    head = record["provenance"]
+    made = head["parameters"]
+    base, _ = load_model(RESULTS_DIR, "base_model", "02_base_training.ipynb", {})
+    target = make_task(
+        load_mnist(),
+        made["target_digits"],
+        validation_fraction=made["validation_fraction"],
+        max_train_samples=made["max_train_samples"],
+        seed=made["seed"],
+    )
+    recorded = [
+        r
+        for r in record["runs"]
+        if r["n_per_class"] == 10 and r["seed"] in made["seeds"][:2]
+    ]
+    assert len(recorded) == 4
+    rates = {r["method"]: r["learning_rate"] for r in recorded}
+    setting = Setting(
+        base,
+        target,
+        made["optimizer"],
+        Budget(made["max_epochs"], made["patience"]),
+        made["validation_per_class"],
+    )
+    monkeypatch.setenv("COURSE_RESULTS", str(tmp_path))
+    monkeypatch.setenv("STUDY_JOBS", str(head["settings"]["jobs"]))
+    from helpers.experiments import SCRATCH, TRANSFER
+
+    again = sweep(
+        Study("drift", {}, rerun=True),
+        "runs",
+        [TRANSFER, SCRATCH],
+        setting,
+        sizes=[10],
+        seeds=made["seeds"][:2],
+        rates=rates,
+    )
+    assert [(r["method"], r["seed"]) for r in again] == [
+        (r["method"], r["seed"]) for r in recorded
+    ]
+    same_machine = machine() == head["machine"]
+    for new, old in zip(again, recorded, strict=True):
+        if same_machine:
+            fields = (
+                "test_accuracy",
+                "val_accuracy",
+                "epochs",
+                "best_epoch",
+                "mistakes",
+            )
+            assert {k: new[k] for k in fields} == {k: old[k] for k in fields}
+        else:
+            spread = [
+                r["test_accuracy"]
+                for r in record["runs"]
+                if r["method"] == old["method"] and r["n_per_class"] == 10
+            ]
+            assert min(spread) - 0.01 <= new["test_accuracy"] <= max(spread) + 0.01
