@@ -5,6 +5,7 @@ processes (joblib) or on a Dask cluster (``STUDY_SCHEDULER``)."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime
 import hashlib
 import importlib.metadata
@@ -47,14 +48,8 @@ def code_fingerprint() -> str:
 
 
 def _canonical(value) -> str:
-    return json.dumps(value, sort_keys=True, default=_plain)
-
-
-def _plain(value):
-    """JSON for NumPy scalars and arrays, and tuples: what a run may return."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON: {value!r}")
+    """JSON text, keys sorted; NumPy values (what a run may return) as lists."""
+    return json.dumps(value, sort_keys=True, default=lambda v: v.tolist())
 
 
 def _digest(value) -> str:
@@ -92,10 +87,6 @@ def machine() -> dict:
                 model = line.split(":", 1)[1].strip()
                 break
     return {"cpu": model, "cores": os.cpu_count(), "system": platform.system()}
-
-
-def _versions() -> dict:
-    return {name: importlib.metadata.version(name) for name in PACKAGES}
 
 
 def minutes(seconds: float) -> str:
@@ -175,18 +166,18 @@ class Study:
                 f"{_shown(path)} was made from another base model or data ("
                 + ", ".join(f"{k}: recorded {head['context'].get(k)!r}, here "
                             f"{context.get(k)!r}" for k in differ) + f"): {cost}.")
-        recorded = {_digest(_spec_of(row)): row for row in record["runs"]}
+        recorded = {_digest(row["spec"]): row for row in record["runs"]}
         missing = [s for s in specs if _digest(s) not in recorded]
         if missing:
             raise StudyError(
                 f"{_shown(path)} holds no run for {len(missing)} of the {len(specs)} "
                 f"runs asked for (e.g. {missing[0]}); it was recorded with "
                 f"{_changed(head['parameters'], self.parameters)}: {cost}.")
-        when, jobs = head["date"][:10], head["settings"]["jobs"]
-        print(f"{name}: {len(specs)} runs loaded from {_shown(path)}, recorded {when} "
-              f"on {head['machine']['cpu']} ({head['machine']['cores']} cores, "
-              f"{jobs} job{'s' * (jobs > 1)}); rerun = True takes about "
-              f"{minutes(head['wall_seconds'])} there")
+        when, jobs, n = head["date"][:10], head["settings"]["jobs"], len(specs)
+        print(f"{name}: {n} run{'s' * (n > 1)} loaded from {_shown(path)}, recorded "
+              f"{when} on {head['machine']['cpu']} ({head['machine']['cores']} cores, "
+              f"{jobs} job{'s' * (jobs > 1)}), where rerun = True took "
+              f"{minutes(head['wall_seconds'])}")
         return [_row_of(recorded[_digest(s)]) for s in specs]
 
     # -- making ----------------------------------------------------------------
@@ -211,16 +202,15 @@ class Study:
                 done[row["key"]] = row
                 log.write(_canonical(row) + "\n")
                 log.flush()
-                spent = time.perf_counter() - start
-                left = spent / i * (len(todo) - i)
-                label = describe(spec) if describe else _describe(spec)
+                left = (time.perf_counter() - start) / i * (len(todo) - i)
+                label = (describe or (lambda s: " ".join(map(str, s.values()))))(spec)
                 print(f"[{name} {i}/{len(todo)}] {label}: {_summary(row)}; "
                       f"about {minutes(left)} left", flush=True)
         rows = [done[key[_digest(s)]] for s in specs]
         provenance = {
             "notebook": self.notebook, "name": name, "parameters": self.parameters,
-            **fixed, "packages": _versions(), "machine": machine(),
-            "settings": chosen, "runs": len(rows),
+            **fixed, "machine": machine(), "settings": chosen, "runs": len(rows),
+            "packages": {n: importlib.metadata.version(n) for n in PACKAGES},
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "wall_seconds": round(time.perf_counter() - start + reused, 1),
         }
@@ -229,29 +219,18 @@ class Study:
         return [_row_of(r) for r in rows]
 
 
-def _spec_of(row: dict) -> dict:
-    return row["spec"]
-
-
 def _row_of(row: dict) -> dict:
     return {k: v for k, v in row.items() if k not in ("spec", "key")}
 
 
 def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
+    return str(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path)
 
 
 def _changed(recorded: dict, asked: dict) -> str:
     differ = [f"{k}={recorded.get(k)!r}" for k in sorted({*recorded, *asked})
               if recorded.get(k) != asked.get(k)]
     return ", ".join(differ) if differ else "the same parameters but other runs"
-
-
-def _describe(spec: dict) -> str:
-    return " ".join(f"{k}={v}" for k, v in spec.items() if not isinstance(v, dict))
 
 
 def _summary(row: dict) -> str:
@@ -289,18 +268,12 @@ def _reusable(path: Path, partial: Path, wanted: set[str]) -> dict[str, dict]:
     """Rows already made for the keys ``wanted``: from the record and from the
     log of an interrupted run (a line cut by the interruption is skipped)."""
     rows = {}
-    if path.is_file():
-        try:
-            rows.update({r["key"]: r for r in read_record(path)["runs"]})
-        except StudyError:
-            pass
+    with contextlib.suppress(StudyError):
+        rows.update({r["key"]: r for r in read_record(path)["runs"]})
     if partial.is_file():
         for line in partial.read_text().splitlines():
-            try:
-                row = json.loads(line)
-                rows[row["key"]] = row
-            except (ValueError, KeyError, TypeError):
-                continue
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                rows[json.loads(line)["key"]] = json.loads(line)
     return {k: r for k, r in rows.items() if k in wanted}
 
 
