@@ -16,8 +16,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import keras
+
 from helpers.data import REPO_ROOT
-from helpers.reporting import artifacts_path, write_atomically
+from helpers.reporting import artifacts_path, load_model, save_model, write_atomically
 
 RESULTS_DIR = REPO_ROOT / "results"
 # The code that makes the runs: a change to any of these files changes what a
@@ -94,9 +96,8 @@ def minutes(seconds: float) -> str:
 
 
 class Study:
-    """The recorded runs of one notebook. ``rerun=False`` loads them from
-    ``results/<notebook>/``; ``rerun=True`` makes them (resuming runs already
-    recorded by the same code) and records them."""
+    """The recorded runs of one notebook: loaded from ``results/<notebook>/``
+    (``rerun=False``), or made, resuming what the same code recorded, and recorded."""
 
     def __init__(self, notebook: str, parameters: dict, rerun: bool):
         if not isinstance(rerun, bool):
@@ -104,9 +105,8 @@ class Study:
         self.notebook, self.parameters, self.rerun = notebook, parameters, rerun
 
     def folder(self, writing: bool = False) -> Path:
-        """Where records are read ($COURSE_RESULTS, else the repo's results/) or
-        written ($COURSE_RESULTS, else the artifacts folder's results/: a learner's
-        re-run never overwrites the committed records)."""
+        """$COURSE_RESULTS, else results/ to read and artifacts/results/ to write (a
+        learner's re-run never overwrites the committed records)."""
         chosen = os.environ.get("COURSE_RESULTS")
         if chosen:
             return Path(chosen)
@@ -115,10 +115,8 @@ class Study:
     def runs(self, name: str, specs: Sequence[dict], run: Callable[[dict], dict], *,
              context: dict, parallel: bool = True,
              describe: Callable[[dict], str] | None = None) -> list[dict]:
-        """One row per spec, in the order of ``specs``: recorded, or made by
-        ``run(spec)``. ``context`` names what every run depends on besides its
-        spec (base model digest, data); ``parallel=False`` for ``run`` functions
-        that must stay in this process."""
+        """One row per spec, in order: recorded, or made by ``run(spec)``; ``context``
+        is what runs depend on besides their spec (base model digest, data)."""
         specs = [json.loads(_canonical(s)) for s in specs]
         context = json.loads(_canonical(context))
         if self.rerun:
@@ -126,23 +124,16 @@ class Study:
         return self._load(name, specs, context)
 
     def keep_model(self, model, record: dict, name: str) -> None:
-        """Save a model the study's runs start from beside the records (its weights
-        only, so that the file stays small), with its record."""
-        import keras
-
-        from helpers.reporting import save_model
-
+        """Save a model the runs start from beside the records, weights only."""
         copy = keras.models.clone_model(model)
         copy.set_weights(model.get_weights())
         save_model(copy, record, self.folder(writing=True), name)
 
     def load_model(self, name: str, notebook: str, expected: dict, artifacts: Path):
-        """The model ``name`` (and its record) that the runs start from: the one
-        ``notebook`` just saved in ``artifacts`` when re-running, else the study's."""
-        from helpers.reporting import load_model
-
-        return load_model(artifacts if self.rerun else self.folder(), name, notebook,
-                          expected)
+        """The model the runs start from (and its record): the study's, or when
+        re-running, the one ``notebook`` just saved in ``artifacts``."""
+        folder = artifacts if self.rerun else self.folder()
+        return load_model(folder, name, notebook, expected)
 
     # -- loading ---------------------------------------------------------------
     def path(self, name: str, writing: bool = False) -> Path:
@@ -279,8 +270,6 @@ def _reusable(path: Path, partial: Path, wanted: set[str]) -> dict[str, dict]:
 
 def _call(run: Callable[[dict], dict], spec: dict, precision: str):
     """(spec, row) of one run, timed, under ``precision``; in a worker or here."""
-    import keras
-
     before = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(precision)
     try:

@@ -172,7 +172,7 @@ def test_a_bad_parameter_stops_the_notebook_in_its_first_cells(
     ), "nothing was written before the check"
 
 
-def _run_until_error(tmp_path, name: str, artifacts: Path) -> str:
+def _run_until_error(tmp_path, name: str, artifacts: Path, **parameters) -> str:
     """Run a notebook with default parameters on ``artifacts``; its first error."""
     import papermill
 
@@ -181,7 +181,7 @@ def _run_until_error(tmp_path, name: str, artifacts: Path) -> str:
         papermill.execute_notebook(
             str(REPO / "notebooks" / f"{name}.ipynb"),
             str(output),
-            parameters={"artifacts_dir": str(artifacts)},
+            parameters={"artifacts_dir": str(artifacts), **parameters},
             kernel_name="python3",
             cwd=str(REPO / "notebooks"),
             progress_bar=False,
@@ -204,9 +204,30 @@ def test_a_base_model_from_another_run_is_refused_naming_notebook_02(tmp_path):
 
 @pytest.mark.notebooks
 def test_a_missing_base_model_is_refused_naming_notebook_02(tmp_path):
-    error = _run_until_error(tmp_path, "05_what_transfers", tmp_path / "empty")
+    error = _run_until_error(
+        tmp_path, "05_what_transfers", tmp_path / "empty", rerun=True
+    )
     assert error.startswith("ArtifactError: base_model.json is missing")
     assert "Run notebooks/02_base_training.ipynb first with" in error
+
+
+@pytest.mark.notebooks
+def test_a_missing_record_stops_the_lesson_saying_what_to_run(tmp_path, monkeypatch):
+    """Notebook 04 with rerun = False on a results folder that holds the study's
+    base model but no record: it stops at the first load, naming `make study`."""
+    import shutil
+
+    from helpers.study import RESULTS_DIR
+
+    results = tmp_path / "results"
+    results.mkdir()
+    for suffix in (".json", ".keras"):
+        shutil.copy(RESULTS_DIR / f"base_model{suffix}", results)
+    monkeypatch.setenv("COURSE_RESULTS", str(results))
+    error = _run_until_error(tmp_path, "04_transfer_vs_scratch", tmp_path / "art")
+    assert error.startswith("StudyError: ")
+    assert "tuning.json is missing: run `make study`" in error
+    assert "rerun = True" in error
 
 
 @pytest.mark.notebooks
