@@ -10,6 +10,7 @@ import numpy as np
 from scipy import stats
 
 from helpers.data import Task
+from helpers.training import check_count, check_list
 
 
 def check_sizes(name: str, sizes, task: Task, seeds, part: str = "train") -> None:
@@ -17,25 +18,17 @@ def check_sizes(name: str, sizes, task: Task, seeds, part: str = "train") -> Non
     per class (integers >= 1, or None for all of the training part) that the
     task's ``part`` holds, and ``seeds`` a non-empty list of integers >= 0."""
     pool = min(np.bincount(task.y_train if part == "train" else task.y_val))
-    if isinstance(sizes, str) or not isinstance(sizes, Sequence) or not sizes:
-        raise ValueError(f"{name}={sizes!r}; give a non-empty list")
-    for n in sizes:
+
+    def size(_, n):
         if n is None and part == "train":
-            continue
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            also = " or None (all images)" if part == "train" else ""
-            raise ValueError(f"{name}={list(sizes)!r} holds {n!r}; use integers >= 1"
-                             + also)
+            return
+        check_count(name, n)
         if n > pool:
-            raise ValueError(
-                f"{name}={list(sizes)!r} holds {n}, but the task's {part} part has "
-                f"only {pool} images of its rarest class; use at most {pool}"
-            )
-    if isinstance(seeds, str) or not isinstance(seeds, Sequence) or not seeds:
-        raise ValueError(f"seeds={seeds!r}; give a non-empty list of integers >= 0")
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int | np.integer) or s < 0:
-            raise ValueError(f"seeds={list(seeds)!r} holds {s!r}; use integers >= 0")
+            raise ValueError(f"the task's {part} part has only {pool} images of "
+                             f"its rarest class: use at most {pool}")
+
+    check_list(name, sizes, size)
+    check_list("seeds", seeds, lambda n, v: check_count(n, v, minimum=0))
 
 
 def best_rates(rows: Sequence[dict]) -> dict[str, float]:

@@ -81,14 +81,12 @@ def settings() -> dict:
 
 def machine() -> dict:
     """The processor model and the number of cores of this machine."""
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"cpu": model, "cores": os.cpu_count(), "system": platform.system()}
+    info = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in
+             (info.read_text().splitlines() if info.is_file() else [])
+             if line.startswith("model name")]
+    return {"cpu": names[0] if names else platform.processor() or platform.machine(),
+            "cores": os.cpu_count(), "system": platform.system()}
 
 
 def minutes(seconds: float) -> str:
@@ -295,28 +293,18 @@ def _execute(specs: list[dict], run, chosen: dict, parallel: bool):
     threads = str(chosen["threads_per_run"])
     os.environ.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1")
     tasks = (joblib.delayed(_call)(run, spec, chosen["precision"]) for spec in specs)
-    if chosen["scheduler"] is None:
-        parallel_run = joblib.Parallel(n_jobs=chosen["jobs"], max_nbytes=None,
-                                       return_as="generator_unordered")
-        yield from parallel_run(tasks)
+    if chosen["scheduler"] is None:  # arrays pickled whole: memory-mapped ones
+        # (joblib's default) moved some runs' results from one try to the next
+        yield from joblib.Parallel(n_jobs=chosen["jobs"], max_nbytes=None,
+                                   return_as="generator_unordered")(tasks)
         return
-    client = connect(chosen["scheduler"])
-    try:
-        with joblib.parallel_config(backend="dask"):
-            parallel_run = joblib.Parallel(return_as="generator_unordered")
-            yield from parallel_run(tasks)
-    finally:
-        client.close()
-
-
-def connect(address: str):
-    """A client of the Dask scheduler at ``address``; StudyError naming it if it
-    does not answer within :data:`CONNECT_SECONDS`."""
     from distributed import Client
 
     try:
-        return Client(address, timeout=f"{CONNECT_SECONDS}s")
+        client = Client(chosen["scheduler"], timeout=f"{CONNECT_SECONDS}s")
     except OSError as error:
-        raise StudyError(f"STUDY_SCHEDULER={address!r}: no Dask scheduler answered "
-                         f"within {CONNECT_SECONDS} s ({error}). Start one "
+        raise StudyError(f"STUDY_SCHEDULER={chosen['scheduler']!r}: no Dask scheduler "
+                         f"answered within {CONNECT_SECONDS} s ({error}). Start one "
                          "(`dask scheduler`) or unset STUDY_SCHEDULER.") from None
+    with client, joblib.parallel_config(backend="dask"):
+        yield from joblib.Parallel(return_as="generator_unordered")(tasks)

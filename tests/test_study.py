@@ -59,9 +59,7 @@ def test_a_record_is_loaded_as_it_was_made_in_the_order_asked(results, capsys):
     assert load(SPECS[::-1]) == made[::-1]
     printed = capsys.readouterr().out
     assert printed.startswith("part: 6 runs loaded from ")
-    assert re.search(
-        r"\(\d+ cores, 1 job\), where rerun = True took \d+ s", printed
-    )
+    assert re.search(r"\(\d+ cores, 1 job\), where rerun = True took \d+ s", printed)
     head = read_record(results / "nb" / "part.json")["provenance"]
     assert head["parameters"] == {"xs": [1, 2, 3]} and head["context"] == CONTEXT
     assert head["code_fingerprint"] == study.code_fingerprint()
@@ -212,23 +210,34 @@ def base():
 
 
 @pytest.mark.slow
-def test_two_workers_and_a_dask_cluster_record_the_same_runs(
+def test_two_workers_and_a_dask_cluster_make_the_same_runs(
     base, small_task, monkeypatch, results
 ):
+    """The same tiny grid through joblib's workers and through a two-worker Dask
+    cluster: the same runs, recorded with the scheduler in their provenance.
+    Worker processes repeat exactly (two tries, same rows); on Dask a run can
+    differ slightly from try to try (the README says why), so there the rows are
+    compared by their mean test accuracy."""
     from distributed import LocalCluster
 
     monkeypatch.setenv("STUDY_JOBS", "2")
     local = tiny_sweep(base, small_task, "local")
-    # The same grid on a two-worker cluster, one thread each like the local workers
-    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")
+    assert _no_seconds(tiny_sweep(base, small_task, "again")) == _no_seconds(local)
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")  # as the local workers
     monkeypatch.setenv("TF_NUM_INTEROP_THREADS", "1")
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
         monkeypatch.setenv("STUDY_SCHEDULER", cluster.scheduler_address)
         remote = tiny_sweep(base, small_task, "dask")
-    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in local]
-    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in remote]
-    assert len(local) == 4 and all(r["test_accuracy"] > 0.2 for r in local)
+    key = [(r["method"], r["seed"], r["n_per_class"]) for r in local]
+    assert key == [(r["method"], r["seed"], r["n_per_class"]) for r in remote]
+    assert all(r["test_accuracy"] > 0.5 for r in local + remote)  # chance: 0.2
+    mean = [sum(r["test_accuracy"] for r in rows) / 4 for rows in (local, remote)]
+    assert abs(mean[0] - mean[1]) < 0.05
     head = json.loads((results / "nb" / "dask.json").read_text())["provenance"]
     assert head["settings"]["scheduler"] == cluster.scheduler_address
+
+
+def _no_seconds(rows):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
