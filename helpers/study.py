@@ -172,6 +172,8 @@ class Study:
     # -- making ----------------------------------------------------------------
     def _make(self, name, specs, run, context, parallel, describe) -> list[dict]:
         chosen = settings()
+        if not parallel:  # runs in this process, with its threads
+            chosen.update(jobs=1, scheduler=None, threads_per_run=os.cpu_count())
         path, start = self.path(name, writing=True), time.perf_counter()
         partial = path.parent / ".partial" / f"{name}.jsonl"
         fixed = {"code_fingerprint": code_fingerprint(), "context": context,
