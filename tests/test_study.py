@@ -68,11 +68,15 @@ def test_a_record_is_loaded_as_it_was_made_in_the_order_asked(results, capsys):
     assert not (results / "nb" / ".partial" / "part.jsonl").exists()
 
 
-def test_a_second_study_runs_nothing_already_recorded():
+def test_a_second_study_runs_nothing_already_recorded(results):
     make()
+    record = (results / "nb" / "part.json").read_bytes()
     again = Counting()
     make(again)
     assert again.calls == []
+    assert (results / "nb" / "part.json").read_bytes() == record  # date kept
+    make(Counting(), parameters={"xs": [1, 2, 3], "other": 1})
+    assert (results / "nb" / "part.json").read_bytes() != record  # new parameters
     more = Counting()
     make(more, SPECS + [{"x": 4, "seed": 0}])
     assert more.calls == [{"x": 4, "seed": 0}]
