@@ -183,7 +183,8 @@ class Study:
         todo = [s for s in specs if key[_digest(s)] not in done]
         if not todo and _unchanged(path, [key[_digest(s)] for s in specs],
                                    self.parameters):
-            print(f"{name}: all {len(specs)} runs already recorded by this code")
+            print(f"{name}: {len(specs)} of {len(specs)} runs already recorded by "
+                  "this code; the record is kept as it is")
             return [_row_of(done[key[_digest(s)]]) for s in specs]
         reused = sum(r.get("seconds", 0) for r in done.values()) / chosen["jobs"]
         if len(todo) < len(specs):
