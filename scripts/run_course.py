@@ -61,7 +61,7 @@ QUICK_PARAMETERS = {
     "equivalence_per_class": 20,
     "equivalence_seeds": [0, 1],
     "sample_sizes": [5, None],
-    "seeds": [0, 1],
+    "seeds": [0],  # one pair: verdicts say "no interval"; nbval covers more
     "rate_grid": [0.001],
     "tuning_size": 5,
     "tuning_seeds": [100],
