@@ -277,6 +277,7 @@ def test_links_between_notebooks_point_at_pages(fixture_export, edition):
     assert ".ipynb" not in first
 
 
+@pytest.mark.slow  # exports all six committed notebooks (about 9 s)
 def test_committed_index_links_every_page(committed_export):
     assert entry_links(committed_export / "index.html") == [
         "full/index.html",
@@ -288,6 +289,7 @@ def test_committed_index_links_every_page(committed_export):
         ]
 
 
+@pytest.mark.slow  # exports all six committed notebooks (about 9 s)
 def test_committed_full_pages_fold_every_solution(committed_export):
     for name in NAMES:
         notebook = ROOT / "notebooks" / f"{name}.ipynb"
@@ -304,6 +306,7 @@ def test_committed_full_pages_fold_every_solution(committed_export):
         assert LOADS_FROM_OUTSIDE.search(text) is None, name
 
 
+@pytest.mark.slow  # exports all six committed notebooks (about 9 s)
 def test_committed_student_pages_hold_no_solution_code(committed_export):
     for name in NAMES:
         notebook = ROOT / "notebooks" / f"{name}.ipynb"
