@@ -179,9 +179,9 @@ class Study:
         fixed = {"code_fingerprint": code_fingerprint(), "context": context,
                  "precision": chosen["precision"]}
         key = {_digest(s): _digest({**fixed, "spec": s}) for s in specs}
-        done = _reusable(path, partial, set(key.values()))
+        done, record = _reusable(path, partial, set(key.values()))
         todo = [s for s in specs if key[_digest(s)] not in done]
-        if not todo and _unchanged(path, [key[_digest(s)] for s in specs],
+        if not todo and _unchanged(record, [key[_digest(s)] for s in specs],
                                    self.parameters):
             print(f"{name}: {len(specs)} of {len(specs)} runs already recorded by "
                   "this code; the record is kept as it is")
@@ -260,28 +260,27 @@ def write_record(path: Path, provenance: dict, rows: list[dict]) -> Path:
     return write_atomically(path, lambda tmp: tmp.write_text(text + "\n"))
 
 
-def _reusable(path: Path, partial: Path, wanted: set[str]) -> dict[str, dict]:
+def _reusable(path: Path, partial: Path, wanted: set[str]):
     """Rows already made for the keys ``wanted``: from the record and from the
-    log of an interrupted run (a line cut by the interruption is skipped)."""
-    rows = {}
+    log of an interrupted run (a line cut by the interruption is skipped); and
+    the record itself (None if there is no intact one)."""
+    rows, record = {}, None
     with contextlib.suppress(StudyError):
-        rows.update({r["key"]: r for r in read_record(path)["runs"]})
+        record = read_record(path)
+        rows.update({r["key"]: r for r in record["runs"]})
     if partial.is_file():
         for line in partial.read_text().splitlines():
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 rows[json.loads(line)["key"]] = json.loads(line)
-    return {k: r for k, r in rows.items() if k in wanted}
+    return {k: r for k, r in rows.items() if k in wanted}, record
 
 
-def _unchanged(path: Path, keys: list[str], parameters: dict) -> bool:
-    """Whether the record at ``path`` holds exactly these runs, made with these
-    parameters: a complete record is then left as it is (date and time kept)."""
-    with contextlib.suppress(StudyError):
-        record = read_record(path)
-        asked = json.loads(_canonical(parameters))
-        return ([r["key"] for r in record["runs"]] == keys
-                and record["provenance"]["parameters"] == asked)
-    return False
+def _unchanged(record: dict | None, keys: list[str], parameters: dict) -> bool:
+    """Whether ``record`` holds exactly these runs, made with these parameters:
+    a complete record is then left as it is (date and time kept)."""
+    asked = json.loads(_canonical(parameters))
+    return (record is not None and [r["key"] for r in record["runs"]] == keys
+            and record["provenance"]["parameters"] == asked)
 
 
 def _call(run: Callable[[dict], dict], spec: dict, precision: str):
