@@ -24,11 +24,12 @@ without XLA), into build/bench_settings.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.metadata
 import os
 import platform
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -39,7 +40,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from helpers.data import check_cap, load_mnist, make_task  # noqa: E402
 from helpers.models import (  # noqa: E402
@@ -51,6 +51,7 @@ from helpers.models import (  # noqa: E402
     transfer_model,
 )
 from helpers.reporting import format_table, save_json  # noqa: E402
+from helpers.study import PACKAGES, machine  # noqa: E402
 from helpers.training import (  # noqa: E402
     LOSS,
     STEPS_PER_EXECUTION,
@@ -74,36 +75,18 @@ HEAD_STEPS = (1, 32)  # --settings: the head on cached features, without/with XL
 
 
 class PeakMemory:
-    """Peak resident memory of this process while the block runs, in MiB.
-
-    Linux resets the peak (VmHWM) when 5 is written to /proc/self/clear_refs;
-    where that is not possible, a thread samples the resident size instead.
-    """
+    """Peak resident memory of this process while the block runs, in MiB: Linux
+    resets the peak (VmHWM) when 5 is written to /proc/self/clear_refs (where it
+    cannot, the peak since the process started is an upper bound)."""
 
     def __enter__(self):
-        self.mib = None
-        self.start_mib = _rss_mib()
-        try:
+        self.start_mib = _status_mib("VmRSS")
+        with contextlib.suppress(OSError):
             Path("/proc/self/clear_refs").write_text("5")
-            self._sampler = None
-        except OSError:
-            self._stop = threading.Event()
-            self._peak = _rss_mib()
-            self._sampler = threading.Thread(target=self._sample, daemon=True)
-            self._sampler.start()
         return self
 
-    def _sample(self):
-        while not self._stop.wait(0.02):
-            self._peak = max(self._peak, _rss_mib())
-
     def __exit__(self, *exc):
-        if self._sampler is None:
-            self.mib = _status_mib("VmHWM")
-        else:
-            self._stop.set()
-            self._sampler.join()
-            self.mib = self._peak
+        self.mib = _status_mib("VmHWM")
         self.added_mib = self.mib - self.start_mib
 
 
@@ -114,21 +97,7 @@ def _status_mib(key: str) -> float:
     raise KeyError(key)
 
 
-def _rss_mib() -> float:
-    return _status_mib("VmRSS")
-
-
 # ----------------------------------------------------------------- shared pieces
-
-
-def versions() -> dict[str, str]:
-    """The versions that the timings depend on."""
-    return {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-    }
 
 
 def compiled(model: keras.Model, **settings) -> keras.Model:
@@ -187,9 +156,9 @@ def common_record(args) -> dict:
         "optimizer": OPTIMIZER,
         "learning_rate": LEARNING_RATE,
         "max_train_samples": args.max_train_samples,
-        "cpus": os.cpu_count(),
-        "machine": platform.machine(),
-        "versions": versions(),
+        "machine": machine(),  # processor model and cores, as the study records
+        "versions": {"python": platform.python_version()}
+        | {name: importlib.metadata.version(name) for name in PACKAGES},
     }
 
 

@@ -36,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import joblib
 import nbformat
 import papermill
 
@@ -51,9 +52,10 @@ NOTEBOOKS = [
     "05_what_transfers",
     "06_your_own_data",
 ]
-# Tiny parameters for `make run QUICK=1` and the smoke tests: checks that every
-# cell runs, not what the full run shows. Each notebook takes the names it has.
-QUICK_PARAMETERS = {
+# Tiny parameters, every run made live (rerun = True): `make study QUICK=1`, and
+# `make run QUICK=1` with other parameters (the study holds no runs for them).
+# They check that every cell runs, not what the full run shows.
+TINY_PARAMETERS = {
     "epochs": 1,
     "max_train_samples": 2000,
     "reproduction_seeds": [0],
@@ -74,15 +76,28 @@ QUICK_PARAMETERS = {
     "fine_tune_sizes": [5],
     "ten_digit_epochs": 1,
     "batchnorm_seeds": [0],
-    "rerun": True,  # tiny runs are made live, never loaded
+    "rerun": True,
 }
+# `make run QUICK=1`: the lesson in about a minute. 02 and 03 train tiny models;
+# 04-06 load one seed of the study's records and shorten their live runs. They
+# read the study's base model, not 02's, so they run beside 02 and 03 (LANES).
+TINY_MODELS = {"epochs": 1, "max_train_samples": 1000}
+SEED_0 = {"seeds": [0], "live_max_epochs": 1}  # of the records; live runs cut short
+QUICK_PARAMETERS = {
+    "02_base_training": {**TINY_MODELS, "reproduction_seeds": [0], "rerun": True},
+    "03_freeze_and_fine_tune": {
+        **TINY_MODELS,
+        "fine_tune_epochs": 1,
+        "equivalence_per_class": 20,
+        "equivalence_seeds": [0],
+    },
+    "04_transfer_vs_scratch": {**SEED_0, "sample_sizes": [10, 100], "head_sizes": [10]},
+    "05_what_transfers": {**SEED_0, "sample_sizes": [10]},
+    "06_your_own_data": {**SEED_0, "sample_sizes": [1, None], "batchnorm_seeds": [0]},
+}
+LANES = [NOTEBOOKS[1:3], NOTEBOOKS[:1] + NOTEBOOKS[3:]]
 # The notebooks whose runs are recorded in results/ (`make study`).
-STUDY = [
-    "02_base_training",
-    "04_transfer_vs_scratch",
-    "05_what_transfers",
-    "06_your_own_data",
-]
+STUDY = [NOTEBOOKS[1], *NOTEBOOKS[3:]]
 # The README's headline figure: the output of the cell that draws it.
 HEADLINE = ("04_transfer_vs_scratch", "error_curve(", "docs/transfer_vs_scratch.png")
 
@@ -189,12 +204,14 @@ def summarize(artifacts: Path, parameters: dict, seconds: dict) -> dict:
 
 
 def run(
-    parameters: dict,
+    parameters: dict[str, dict],
     build: Path,
     source: Path = NOTEBOOK_DIR,
-    names: list[str] = NOTEBOOKS,
+    lanes: list[list[str]] = (NOTEBOOKS,),
 ) -> dict:
-    """`make run`: every notebook into a fresh folder, which then replaces build/."""
+    """`make run`: every notebook, with its own ``parameters``, into a fresh folder,
+    which then replaces build/. The notebooks of a lane run in order; the lanes,
+    side by side (a thread each, waiting on its kernel)."""
     build.parent.mkdir(parents=True, exist_ok=True)
     for stale in build.parent.glob(f".{build.name}-next-*"):
         shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted run
@@ -205,14 +222,22 @@ def run(
         for folder in folders.values():
             folder.mkdir()
         seconds = {}
-        for name in names:
-            executed = folders["notebooks"] / f"{name}.ipynb"
-            seconds[name] = round(
-                execute(name, executed, parameters, folders["artifacts"], source)
-            )
-            for i, png in enumerate(pngs(executed), start=1):
-                (folders["figures"] / f"{name}_fig{i:02d}.png").write_bytes(png)
-            print(f"    {name} done in {seconds[name]} s", flush=True)
+
+        def run_lane(names: list[str]) -> None:
+            for name in names:
+                executed = folders["notebooks"] / f"{name}.ipynb"
+                given = parameters.get(name, {})
+                seconds[name] = round(
+                    execute(name, executed, given, folders["artifacts"], source)
+                )
+                for i, png in enumerate(pngs(executed), start=1):
+                    (folders["figures"] / f"{name}_fig{i:02d}.png").write_bytes(png)
+                print(f"    {name} done in {seconds[name]} s", flush=True)
+
+        joblib.Parallel(n_jobs=len(lanes), backend="threading")(
+            joblib.delayed(run_lane)(lane) for lane in lanes
+        )
+        seconds = {name: seconds[name] for name in NOTEBOOKS if name in seconds}
         summary = summarize(folders["artifacts"], parameters, seconds)
         save_json(summary, staging / "summary.json")
         old = build.with_name(f".{build.name}-old")
@@ -337,11 +362,15 @@ def main(argv: list[str] | None = None) -> int:
             f"unknown parameter {', '.join(unknown)}; the notebooks take: "
             f"{', '.join(sorted(known))}"
         )
-    parameters = dict(QUICK_PARAMETERS) if args.quick else {}
-    parameters.update({name: parse_value(value) for name, value in args.parameter})
+    given = {name: parse_value(value) for name, value in args.parameter}
+    lanes = [STUDY if args.study else NOTEBOOKS]
+    if args.quick and not given and not args.study:  # the study's records, loaded
+        parameters, lanes = QUICK_PARAMETERS, LANES
+    else:
+        shared = {**(TINY_PARAMETERS if args.quick else {}), **given}
+        parameters = {name: dict(shared) for name in NOTEBOOKS}
     default_build = REPO / "build" / ("study" if args.study else "")
     build = Path(args.build_dir or default_build).resolve()
-    names = NOTEBOOKS
     if args.study:
         from helpers.study import RESULTS_DIR, minutes, settings
 
@@ -350,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         where = REPO / "build" / "study-quick-results" if args.quick else RESULTS_DIR
         results = Path(os.environ.setdefault("COURSE_RESULTS", str(where)))
         os.environ["COURSE_STUDY"] = "1"  # claims are reported, not raised
-        parameters["rerun"], names = True, STUDY
+        for name in STUDY:
+            parameters[name]["rerun"] = True
         print(
             f"The study: {', '.join(STUDY)} with rerun = True, records in "
             f"{results}; {chosen['jobs']} job(s)"
@@ -358,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     start = time.perf_counter()
     try:
-        run(parameters, build, Path(args.source).resolve(), names)
+        run(parameters, build, Path(args.source).resolve(), lanes)
         if args.study and not args.quick:
             figure = pngs(build / "notebooks" / f"{HEADLINE[0]}.ipynb", HEADLINE[1])
             write_atomically(REPO / HEADLINE[2], lambda p: p.write_bytes(figure[0]))

@@ -92,7 +92,7 @@ def test_quick_run_of_every_notebook_writes_a_consistent_build(tmp_path, monkeyp
     assert executed == run_course.NOTEBOOKS
     assert list((build / "figures").glob("*.png"))
     summary = json.loads((build / "summary.json").read_text())
-    assert summary["parameters"]["target_digits"] == [0, 1, 2]
+    assert summary["parameters"]["04_transfer_vs_scratch"]["target_digits"] == [0, 1, 2]
     assert set(summary["transfer_vs_scratch"]) == {"5", "all"}
     for run in summary["runs"]:
         assert run["epochs"] <= 3 and 1 <= run["best_epoch"] <= run["epochs"]
@@ -129,6 +129,11 @@ BAD_PARAMETERS = [
         "sample_sizes=[1, 500] holds 500",
     ),
     ("04_transfer_vs_scratch", {"tuning_seeds": [0]}, "tuning_seeds=[0] share [0]"),
+    (
+        "04_transfer_vs_scratch",
+        {"sample_sizes": [10, 100], "head_sizes": [1, 10]},
+        "head_sizes=[1, 10] holds sizes not in sample_sizes",
+    ),
     (
         "05_what_transfers",
         {"fine_tune_rates": [0.001, 0]},

@@ -3,11 +3,17 @@ interrupted `make run` or `make notebooks` leaves behind."""
 
 from __future__ import annotations
 
+import ast
 import json
+import threading
+from pathlib import Path
 
+import papermill
 import pytest
 
 from scripts import run_course
+
+REPO = Path(run_course.__file__).resolve().parents[1]
 
 
 def test_a_misspelled_parameter_is_refused_with_the_valid_names(capsys):
@@ -118,3 +124,44 @@ def test_an_interrupted_in_place_run_leaves_each_notebook_old_or_new(
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         f"{n}.ipynb" for n in run_course.NOTEBOOKS
     ), "no temporary file left beside the notebooks"
+
+
+def test_a_quick_lesson_asks_04_to_06_only_for_recorded_runs():
+    """`make run QUICK=1` loads 04-06's runs from results/: each of its values is
+    a part of the notebook's default (a subset of its sizes and seeds), except
+    the cap on the live runs."""
+    for name in run_course.NOTEBOOKS[3:]:
+        defaults = papermill.inspect_notebook(str(REPO / "notebooks" / f"{name}.ipynb"))
+        for key, value in run_course.QUICK_PARAMETERS[name].items():
+            if key != "live_max_epochs":
+                default = ast.literal_eval(defaults[key]["default"])
+                assert set(value) <= set(default), (name, key, value, default)
+
+
+@pytest.mark.parametrize(
+    ("argv", "lanes"),
+    [(["--quick"], 2), (["--quick", "-p", "seeds", "[0]"], 1)],
+)
+def test_quick_runs_lanes_of_recorded_runs_or_tiny_live_runs_in_order(
+    argv, lanes, tmp_path, fake_notebooks, monkeypatch
+):
+    """Alone, --quick gives each notebook its own parameters and runs 02-03 beside
+    the rest; with other parameters the study has no runs for, every notebook
+    gets the tiny live parameters, one after the other."""
+    given, threads = {}, set()
+
+    def record(name, target, parameters, artifacts, source=None):
+        given[name] = parameters
+        threads.add(threading.get_ident())
+        return execute(name, target, parameters, artifacts, source)
+
+    execute = run_course.execute
+    monkeypatch.setattr(run_course, "execute", record)
+    assert run_course.main([*argv, "--build-dir", str(tmp_path / "build")]) == 0
+    assert sorted(given) == run_course.NOTEBOOKS and len(threads) == lanes
+    if lanes == 2:
+        assert given == {n: run_course.QUICK_PARAMETERS.get(n, {}) for n in given}
+    else:
+        assert all(
+            p == {**run_course.TINY_PARAMETERS, "seeds": [0]} for p in given.values()
+        )
