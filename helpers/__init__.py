@@ -1,2 +1,1 @@
-"""The course's tested helpers; import from the modules by name, e.g.
-``from helpers.models import build_model``."""
+"""The course's tested helpers: import from the modules, e.g. ``helpers.models``."""

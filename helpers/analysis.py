@@ -1,6 +1,5 @@
-"""Reading the study's rows: sizes and seeds checked, rates chosen on validation,
-paired comparisons. Not part of the code fingerprint (helpers.study): changing
-how runs are read never invalidates the recorded runs."""
+"""Reading the study's rows: sizes and seeds checked, rates chosen, paired comparisons
+(outside the code fingerprint: changing them never invalidates a record)."""
 
 from __future__ import annotations
 
@@ -14,9 +13,8 @@ from helpers.training import check_count, check_list
 
 
 def check_sizes(name: str, sizes, task: Task, seeds, part: str = "train") -> None:
-    """ValueError naming ``name`` unless ``sizes`` is a non-empty list of images
-    per class (integers >= 1, or None for all of the training part) that the
-    task's ``part`` holds, and ``seeds`` a non-empty list of integers >= 0."""
+    """ValueError unless ``sizes`` lists images per class (>= 1, or None: all) that
+    the task's ``part`` holds, and ``seeds`` lists integers >= 0."""
     pool = min(np.bincount(task.y_train if part == "train" else task.y_val))
 
     def size(_, n):
@@ -32,8 +30,7 @@ def check_sizes(name: str, sizes, task: Task, seeds, part: str = "train") -> Non
 
 
 def best_rates(rows: Sequence[dict]) -> dict[str, float]:
-    """For each method, the learning rate whose runs reached the highest mean
-    validation accuracy (test accuracy is not looked at)."""
+    """Each method's learning rate with the best mean validation (not test) accuracy."""
     scores: dict[str, dict[float, list[float]]] = {}
     for row in rows:
         by_rate = scores.setdefault(row["method"], {})
@@ -42,9 +39,8 @@ def best_rates(rows: Sequence[dict]) -> dict[str, float]:
 
 
 def paired_difference(values_a: Sequence[float], values_b: Sequence[float]) -> dict:
-    """Mean of ``a - b`` over paired runs, its 95% t-interval and p-value
-    (``scipy.stats.ttest_rel``), and a verdict that names the better side only
-    when the interval excludes zero."""
+    """Mean of ``a - b`` over paired runs, its 95% t-interval and p-value, and a
+    verdict naming the better side only when the interval excludes zero."""
     if len(values_a) != len(values_b) or not len(values_a):
         raise ValueError(f"{len(values_a)} and {len(values_b)} values; give pairs")
     diffs = np.asarray(values_a, float) - np.asarray(values_b, float)
@@ -53,8 +49,7 @@ def paired_difference(values_a: Sequence[float], values_b: Sequence[float]) -> d
         return {"pairs": k, "mean": mean, "low": None, "high": None, "p": None,
                 "verdict": "cannot tell (one pair)"}
     if np.ptp(diffs) == 0:  # no spread: the interval is the point itself
-        low = high = mean
-        p = 1.0 if mean == 0 else 0.0
+        low, high, p = mean, mean, 1.0 if mean == 0 else 0.0
     else:
         test = stats.ttest_rel(values_a, values_b)
         interval = test.confidence_interval(0.95)

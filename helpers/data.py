@@ -57,13 +57,11 @@ def verify_file(path: Path, expected: str) -> None:
             f"MNIST file {path} is corrupted or truncated:\n"
             f"  expected SHA-256 {expected}\n"
             f"  actual   SHA-256 {actual}\n"
-            f"It was not used. Delete it and run `make data` to fetch a good copy."
-        )
+            f"It was not used. Delete it and run `make data` to fetch a good copy.")
 
 
 def parse_idx(path: Path) -> np.ndarray:
-    """An IDX file (raw or .gz) as a uint8 array of its stated shape: two zero bytes,
-    a type byte (0x08), the number of dimensions, one big-endian uint32 each, data."""
+    """An IDX file (raw or .gz) as a uint8 array of the shape its header states."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
         raw = f.read()
@@ -93,10 +91,8 @@ def _load_idx_folder(folder: Path) -> Arrays:
     for name, path in paths.items():
         verify_file(path, IDX_SHA256[name])
     arrays = {name: parse_idx(path) for name, path in paths.items()}
-    return (
-        (arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]),
-        (arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]),
-    )
+    return ((arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]),
+            (arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]))
 
 
 def _load_npz(path: Path) -> Arrays:
@@ -131,7 +127,7 @@ def load_mnist(data_dir: Path | None = None) -> Arrays:
 
 
 def check_digits(digits: Sequence[int], name: str) -> list[int]:
-    """Validate one digit list: 2+ distinct integers in 0-9. Returns it as a list."""
+    """``digits`` as a list, or ValueError unless they are 2+ distinct digits 0-9."""
     if isinstance(digits, str | bytes) or not isinstance(digits, Sequence):
         raise ValueError(f"{name} must be a list of digits, got {digits!r}")
     if len(digits) == 0:
@@ -202,8 +198,7 @@ def _quotas(counts: np.ndarray, total: int) -> np.ndarray:
 
 
 def stratified_split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
-    """Hold out ``fraction`` of the examples, the same share of every class, seeded:
-    ``(x_kept, y_kept), (x_held_out, y_held_out)``, each in the original order."""
+    """``(x, y)`` kept and ``(x, y)`` held out: ``fraction`` of every class, seeded."""
     check_fraction("validation_fraction", fraction)
     return _split_off(x, y, int(round(fraction * len(y))), seed)
 
@@ -286,9 +281,8 @@ class Task:
 
 def make_task(mnist: Arrays, digits: Sequence[int], *, validation_fraction: float,
               max_train_samples: int | None, seed: int) -> Task:
-    """The task of ``digits``: their training images capped to ``max_train_samples``
-    (None: all), ``validation_fraction`` of them held out (stratified), and all
-    their test images, kept for the final evaluation."""
+    """The task of ``digits``: training images capped to ``max_train_samples``
+    (None: all), ``validation_fraction`` of them held out, and all test images."""
     (x_train_all, y_train_all), (x_test_all, y_test_all) = mnist
     x_pool, y_pool = select_digits(x_train_all, y_train_all, digits)
     x_pool, y_pool = cap_samples(x_pool, y_pool, max_train_samples, seed)

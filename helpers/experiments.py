@@ -12,12 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers.analysis import (  # noqa: F401 (re-exported for the notebooks)
-    best_rates,
-    check_sizes,
-    compare,
-    paired_difference,
-)
+# The analysis of the runs, re-exported for the notebooks:
+from helpers.analysis import best_rates, check_sizes, compare, paired_difference  # noqa: F401
 from helpers.data import Task, sample_per_class
 from helpers.models import (
     CONVOLUTIONS,
@@ -77,11 +73,8 @@ class Budget:
 
 
 def endless_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Dataset:
-    """Batches of (x, y) without end, reshuffled at every pass over the sample, for
-    `fit(..., steps_per_epoch=STEPS_PER_EPOCH)`: an epoch is then always as many
-    batches, and every image is seen equally often. (Arrays with
-    `steps_per_epoch` carry a pass over into the next epoch, which then gets only
-    the batches left of that pass.)"""
+    """Batches of (x, y) without end, reshuffled at every pass, so that every epoch of
+    :data:`STEPS_PER_EPOCH` batches is full (arrays would leave some epochs short)."""
     images, labels = tf.constant(x), tf.constant(y)
     return (tf.data.Dataset.range(len(y)).shuffle(len(y)).repeat()
             .batch(min(batch_size, len(y)))
@@ -91,16 +84,13 @@ def endless_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Da
 def fit_until_stopped(model, train, validation, *, optimizer: str,
                       learning_rate: float, budget: Budget,
                       initial_epoch: int = 0) -> dict:
-    """Compile and fit ``model`` on ``train`` = (x, y) until its accuracy on
-    ``validation`` stops improving, and restore the best epoch's weights. Returns
-    the epochs trained, the best epoch (from 1), whether the cap ended the run,
-    and the validation accuracy after every epoch."""
+    """Fit ``model`` on ``train`` = (x, y) until its ``validation`` accuracy stops
+    improving (best weights restored): epochs, best epoch, cap hit, accuracies."""
     batches = endless_batches(*train, budget.batch_size)
     model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss=LOSS,
                   metrics=["accuracy"], steps_per_execution=STEPS_PER_EPOCH)
     stop = keras.callbacks.EarlyStopping(
-        monitor="val_accuracy", patience=budget.patience, restore_best_weights=True
-    )
+        monitor="val_accuracy", patience=budget.patience, restore_best_weights=True)
     curve = model.fit(
         batches, steps_per_epoch=STEPS_PER_EPOCH, shuffle=False, verbose=0,
         initial_epoch=initial_epoch, epochs=initial_epoch + budget.max_epochs,
@@ -137,8 +127,7 @@ def kernels(model: keras.Model) -> dict[str, np.ndarray]:
 
 
 def relative_change(before: dict[str, np.ndarray], model: keras.Model) -> dict:
-    """||w_after - w_before|| / ||w_before|| for each kernel in ``before`` that
-    ``model`` has."""
+    """||after - before|| / ||before|| per kernel in ``before`` that ``model`` has."""
     after = kernels(model)
     return {n: float(np.linalg.norm(after[n] - w) / np.linalg.norm(w))
             for n, w in before.items() if n in after}
@@ -146,9 +135,7 @@ def relative_change(before: dict[str, np.ndarray], model: keras.Model) -> dict:
 
 @dataclass
 class Setting:
-    """What every run of a sweep shares: the base model, the task, the optimizer,
-    the stopping rule, the validation images per class, and (for methods that
-    train a head) the base model's features of the task, computed when needed."""
+    """What every run of a sweep shares, and the task's features once computed."""
 
     base: keras.Model
     task: Task
@@ -158,9 +145,8 @@ class Setting:
     features: dict[str, np.ndarray] | None = None
 
     def __getstate__(self) -> dict:
-        # The base model travels as its config and weights, and is rebuilt by the
-        # run that needs it: a Dask worker unpickles the next task while it runs
-        # one, and building Keras layers then would race with that run's seeds.
+        # Sent as config and weights, rebuilt by the run that needs it: a Dask worker
+        # unpickles the next task mid-run, and building layers then would race seeds.
         state = dict(self.__dict__)
         if not isinstance(self.base, tuple):
             state["base"] = (keras.saving.serialize_keras_object(self.base),
@@ -181,8 +167,8 @@ class Setting:
                 "digits": self.task.digits, "sizes": self.task.sizes()}
 
     def cached_features(self) -> dict[str, np.ndarray]:
-        """The base model's features of the task's train, val and test images: one
-        `predict` over the three parts (each new input shape costs a trace)."""
+        """The base model's features of the task's train, val and test images, from
+        one `predict` over all three (each new input shape costs a trace)."""
         if self.features is None:
             parts = [self.task.x_train, self.task.x_val, self.task.x_test]
             cached = feature_extractor(self.base_model()).predict(
@@ -194,8 +180,7 @@ class Setting:
 
 
 def one_run(setting: Setting, spec: dict) -> dict:
-    """The run ``spec`` describes (from :func:`sweep`): sample, build, ``fit`` until
-    stopped, and measure on the test images."""
+    """The row of the run ``spec`` describes: sample, build, fit until stopped, test."""
     task, budget = setting.task, Budget(spec["max_epochs"], spec["patience"],
                                         spec["batch_size"])
     method = Method(spec["method"], tuple(spec["copied"]), tuple(spec["frozen"]))
@@ -210,30 +195,22 @@ def one_run(setting: Setting, spec: dict) -> dict:
     run = fit_until_stopped(
         model, (x["train"][train], task.y_train[train]),
         (x["val"][val], task.y_val[val]), optimizer=spec["optimizer"],
-        learning_rate=spec["learning_rate"], budget=budget,
-    )
+        learning_rate=spec["learning_rate"], budget=budget)
     predicted = predict_classes(model, x["test"])
     wrong = np.flatnonzero(predicted != task.y_test)
-    return {
-        "n_per_class": spec["n_per_class"], "seed": spec["seed"],
-        "method": method.name, "learning_rate": spec["learning_rate"],
-        "test_accuracy": 1 - len(wrong) / len(task.y_test),
-        "mistakes": [[int(i), int(predicted[i])] for i in wrong],
-        "moved": relative_change(before, model),
-        "seconds": round(time.perf_counter() - start, 1), **run,
-    }
+    return {"n_per_class": spec["n_per_class"], "seed": spec["seed"],
+            "method": method.name, "learning_rate": spec["learning_rate"],
+            "test_accuracy": 1 - len(wrong) / len(task.y_test),
+            "mistakes": [[int(i), int(predicted[i])] for i in wrong],
+            "moved": relative_change(before, model),
+            "seconds": round(time.perf_counter() - start, 1), **run}
 
 
 def sweep(study: Study, name: str, methods: Sequence[Method], setting: Setting, *,
           sizes: Sequence[int | None], seeds: Sequence[int],
           rates: dict[str, float]) -> list[dict]:
-    """One run per size, seed and method (:func:`one_run`), with the same images
-    for every method at a size and seed; ``rates`` maps a method's name to its
-    learning rate, or to a list of rates (one run at each: a tuning grid).
-    Recorded as ``name`` by ``study``, or loaded from its record.
-    One row per run: size, seed, method, rate, epochs (trained, best, cap
-    reached), validation and test accuracy, the misclassified test images
-    (index, predicted class), how far each layer moved, and seconds."""
+    """A row of :func:`one_run` per size, seed, method and rate (``rates``: a method's
+    rate or list of rates), all on the same images; made or loaded by ``study``."""
     budget = setting.budget
     specs = [{"n_per_class": n, "seed": int(seed), "method": m.name,
               "copied": list(m.copied), "frozen": list(m.frozen),
@@ -249,5 +226,4 @@ def sweep(study: Study, name: str, methods: Sequence[Method], setting: Setting, 
 
 def _label(spec: dict) -> str:
     n = "all" if spec["n_per_class"] is None else spec["n_per_class"]
-    return (f"n={n} seed={spec['seed']} {spec['method']} "
-            f"rate {spec['learning_rate']:g}")
+    return f"n={n} seed={spec['seed']} {spec['method']} rate {spec['learning_rate']:g}"

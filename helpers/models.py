@@ -10,27 +10,23 @@ FEATURE_SHAPE = (12, 12, 32)  # the output of "pool" for a 28 x 28 image
 
 
 def _layers(n_classes: int) -> list[keras.layers.Layer]:
-    """Fresh layers of the whole network, in order. Their names are the ones used
-    everywhere: they keep summaries and saved models the same in every session,
-    and let a notebook write `model.get_layer("conv1")`."""
+    """Fresh layers of the whole network, in order, with fixed names: summaries and
+    saved models stay the same in every session, and `get_layer("conv1")` works."""
     L = keras.layers
-    return [
-        L.Conv2D(32, 3, name="conv1"), L.Activation("relu", name="conv1_relu"),
-        L.Conv2D(32, 3, name="conv2"), L.Activation("relu", name="conv2_relu"),
-        L.MaxPooling2D(2, name="pool"), L.Dropout(0.25, name="feature_dropout"),
-        L.Flatten(name="flatten"),
-        L.Dense(128, name="dense"), L.Activation("relu", name="dense_relu"),
-        L.Dropout(0.5, name="head_dropout"), L.Dense(n_classes, name="output"),
-        L.Activation("softmax", name="softmax"),
-    ]
+    return [L.Conv2D(32, 3, name="conv1"), L.Activation("relu", name="conv1_relu"),
+            L.Conv2D(32, 3, name="conv2"), L.Activation("relu", name="conv2_relu"),
+            L.MaxPooling2D(2, name="pool"), L.Dropout(0.25, name="feature_dropout"),
+            L.Flatten(name="flatten"),
+            L.Dense(128, name="dense"), L.Activation("relu", name="dense_relu"),
+            L.Dropout(0.5, name="head_dropout"), L.Dense(n_classes, name="output"),
+            L.Activation("softmax", name="softmax")]
 
 
 LAYERS = tuple(layer.name for layer in _layers(2))
 FEATURE_LAYERS, CLASSIFICATION_LAYERS = LAYERS[:7], LAYERS[7:]
 CONVOLUTIONS = ("conv1", "conv2")
-# Cached features are the output of "pool", the last layer that computes the same
-# thing in training and in inference. The layers after it (from the feature
-# dropout on) are the *head* that trains on the cache.
+# Features are cached at "pool", the last layer that computes the same thing in
+# training and inference; the layers after it are the *head* trained on the cache.
 CACHE_POINT = "pool"
 HEAD_LAYERS = LAYERS[LAYERS.index(CACHE_POINT) + 1 :]
 
@@ -78,9 +74,8 @@ def copy_weights(source: keras.Model, target: keras.Model, names) -> None:
 
 
 def transfer_model(base: keras.Model, n_classes: int, head: str = "new"):
-    """A model for a new task that starts from ``base``'s convolutions, with a
-    ``head="new"`` (random) or ``"copied"``: ``dense`` too, and ``output`` when the
-    number of classes matches (as the original did). Nothing is frozen."""
+    """A model starting from ``base``'s convolutions, unfrozen; ``head="copied"`` also
+    copies ``dense``, and ``output`` when the class count matches (as the original)."""
     if head not in ("new", "copied"):
         raise ValueError(f"head={head!r}; use 'new' or 'copied'")
     model = build_model(n_classes, name=f"transfer_{head}_head")

@@ -12,8 +12,7 @@ from matplotlib.figure import Figure
 def image_grid(images: Sequence[np.ndarray], captions: Sequence[str], title: str,
                columns: int = 8, cmap: str = "gray_r", symmetric: bool = False,
                ) -> Figure:
-    """Images in rows of ``columns``, with captions; ``symmetric`` centres each
-    colour scale on zero (for signed weights)."""
+    """Captioned images in rows of ``columns``; ``symmetric`` zero-centres colours."""
     rows = max(1, -(-len(images) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.25),
                              squeeze=False)
@@ -49,14 +48,13 @@ def learning_curves(histories: Mapping[str, Mapping[str, Sequence[float]]],
     """Accuracy and loss per epoch (validation dashed) of `fit` histories; ``chance``
     marks guessing, ``marker`` = (epoch, label) a moment such as fine-tuning's start."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for i, (name, history) in enumerate(histories.items()):
-        epochs = np.arange(1, len(history["loss"]) + 1)
-        for ax, key in zip(axes, ("accuracy", "loss"), strict=True):
+    for ax, key in zip(axes, ("accuracy", "loss"), strict=True):
+        for i, (name, history) in enumerate(histories.items()):
+            epochs = np.arange(1, len(history["loss"]) + 1)
             ax.plot(epochs, history[key], f"C{i}o-", ms=3, label=f"{name}, training")
             if f"val_{key}" in history:
                 ax.plot(epochs, history[f"val_{key}"], f"C{i}s--", ms=3,
                         label=f"{name}, validation")
-    for ax, key in zip(axes, ("accuracy", "loss"), strict=True):
         if chance is not None:
             level = chance if key == "accuracy" else -np.log(chance)
             ax.axhline(level, color="grey", lw=1, ls=":", label="guessing")
@@ -74,35 +72,23 @@ def learning_curves(histories: Mapping[str, Mapping[str, Sequence[float]]],
     return fig
 
 
-def _sizes_axis(ax, sizes: Sequence, positions: Sequence[float]) -> None:
-    ax.set_xscale("log")
-    ax.set_xticks(positions, ["all" if n is None else str(n) for n in sizes])
-    ax.minorticks_off()
-    ax.set_xlabel("labelled training images per digit (log scale)")
-
-
 def _interval(ax, position: float, row: dict, horizontal: bool = False) -> None:
-    """A paired difference (points) with its 95% interval, coloured by verdict:
-    green above zero, red below, grey when it crosses zero (or is missing)."""
+    """A paired difference (points) with its 95% interval, coloured by verdict."""
     mean = 100 * row["mean"]
+    x, y = (mean, position) if horizontal else (position, mean)
     if row["low"] is None:  # one pair: no interval
-        ax.plot(*((mean, position) if horizontal else (position, mean)), "o",
-                color="grey")
+        ax.plot(x, y, "o", color="grey")
         return
     low, high = 100 * row["low"], 100 * row["high"]
     colour = "C2" if low > 0 else "C3" if high < 0 else "grey"
-    error = [[mean - low], [high - mean]]
-    if horizontal:
-        ax.errorbar([mean], [position], xerr=error, fmt="o", color=colour, capsize=4)
-    else:
-        ax.errorbar([position], [mean], yerr=error, fmt="o", color=colour, capsize=4)
+    error = {"xerr" if horizontal else "yerr": [[mean - low], [high - mean]]}
+    ax.errorbar([x], [y], fmt="o", color=colour, capsize=4, **error)
 
 
 def error_curve(comparison: Sequence[dict], a: str, b: str, all_position: float,
                 title: str) -> Figure:
-    """Left: test error of ``a`` and ``b`` (log scale) against images per class, the
-    size None ("all") at ``all_position``; right: the paired difference (points)
-    with its 95% interval. Rows from :func:`helpers.experiments.compare`."""
+    """Left, test error of ``a`` and ``b`` per size (None, "all", at ``all_position``);
+    right, their paired difference. Rows from :func:`helpers.experiments.compare`."""
     sizes = [row["n_per_class"] for row in comparison]
     x = [all_position if n is None else n for n in sizes]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -122,7 +108,10 @@ def error_curve(comparison: Sequence[dict], a: str, b: str, all_position: float,
     right.set_ylabel(f"{a} − {b}, accuracy points (95% interval)")
     right.set_title("green: above zero; red: below; grey: cannot tell", fontsize=9)
     for ax in (left, right):
-        _sizes_axis(ax, sizes, x)
+        ax.set_xscale("log")
+        ax.set_xticks(x, ["all" if n is None else str(n) for n in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("labelled training images per digit (log scale)")
         ax.grid(alpha=0.3, which="both")
     fig.suptitle(title)
     fig.tight_layout()

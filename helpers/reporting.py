@@ -19,9 +19,8 @@ class ArtifactError(RuntimeError):
 
 
 def artifacts_path(artifacts_dir: str | os.PathLike | None) -> Path:
-    """The artifacts folder, created: ``artifacts_dir`` if given, else the folder
-    named by $COURSE_ARTIFACTS (set by `make run` and `make test`), else
-    ``artifacts/`` at the repo root."""
+    """The artifacts folder, created: ``artifacts_dir`` if given, else
+    $COURSE_ARTIFACTS (set by `make run` and `make test`), else ``artifacts/``."""
     chosen = artifacts_dir or os.environ.get("COURSE_ARTIFACTS")
     path = Path(chosen) if chosen else DEFAULT_ARTIFACTS_DIR
     path.mkdir(parents=True, exist_ok=True)
@@ -41,8 +40,7 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
         os.chmod(tmp, 0o644)  # mkstemp makes the file private; results are not
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        Path(tmp).unlink(missing_ok=True)
     return path
 
 
@@ -54,15 +52,12 @@ def save_json(record: dict, path: Path) -> Path:
 
 def weights_digest(model) -> str:
     """A short fingerprint of a model's weights: equal digests, equal weights."""
-    digest = hashlib.sha256()
-    for weights in model.get_weights():
-        digest.update(weights.tobytes())
-    return digest.hexdigest()[:16]
+    data = b"".join(weights.tobytes() for weights in model.get_weights())
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def save_model(model, record: dict, folder: Path, name: str) -> None:
-    """Save ``name.keras``, then its record ``name.json`` with the weights' digest:
-    a record always describes the model beside it."""
+    """Save ``name.keras``, then its record ``name.json`` with the weights' digest."""
     write_atomically(Path(folder) / f"{name}.keras", model.save)
     save_json({**record, "weights_digest": weights_digest(model)},
               Path(folder) / f"{name}.json")
@@ -101,26 +96,18 @@ def load_model(folder: Path, name: str, notebook: str, expected: dict):
 def format_table(rows: Sequence[dict], digits: int = 4) -> str:
     """Rows of dicts as an aligned text table; floats with ``digits`` decimals."""
     columns = list(rows[0])
-
-    def cell(value) -> str:
-        if isinstance(value, float):
-            return f"{value:.{digits}f}"
-        return "" if value is None else str(value)
-
-    body = [[cell(row.get(c)) for c in columns] for row in rows]
+    body = [[f"{v:.{digits}f}" if isinstance(v, float) else "" if v is None else str(v)
+             for v in map(row.get, columns)] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in body)) for i, c in enumerate(columns)]
-    lines = [[c.rjust(w) for c, w in zip(columns, widths, strict=True)]]
-    lines.append(["-" * w for w in widths])
-    lines += [[v.rjust(w) for v, w in zip(r, widths, strict=True)] for r in body]
-    return "\n".join("  ".join(line) for line in lines)
+    lines = [columns, ["-" * w for w in widths], *body]
+    return "\n".join("  ".join(v.rjust(w) for v, w in zip(line, widths, strict=True))
+                     for line in lines)
 
 
 def check_claim(claim: str, holds: bool, *, applies: bool = True, detail="",
                 why_not: str = "quick run") -> None:
-    """Assert a claim the prose makes, and say so; where it does not apply (e.g. a
-    quick run, ``applies=False``), say that it was not checked, and ``why_not``.
-    In `make study` ($COURSE_STUDY) a claim that fails is reported, not raised:
-    the study records its runs, and the lesson then asserts what they show."""
+    """Assert a claim the prose makes and say so, or say why it was not checked; under
+    `make study` ($COURSE_STUDY) a failure is printed, so runs still get recorded."""
     if not applies:
         print(f"not checked ({why_not}): {claim}")
         return

@@ -1,6 +1,5 @@
-"""The study: the many runs behind each verdict, recorded in ``results/`` with their
-provenance, read back by the lessons, re-run resumably (``make study``) by worker
-processes (joblib) or on a Dask cluster (``STUDY_SCHEDULER``)."""
+"""The study: the runs behind each verdict, recorded with their provenance in
+``results/``, re-made resumably (``make study``) by joblib workers or on Dask."""
 
 from __future__ import annotations
 
@@ -22,8 +21,7 @@ from helpers.data import REPO_ROOT
 from helpers.reporting import artifacts_path, load_model, save_model, write_atomically
 
 RESULTS_DIR = REPO_ROOT / "results"
-# The code that makes the runs: a change to any of these files changes what a
-# run computes, so records made before it are refused.
+# The code that makes the runs: records made before a change to it are refused.
 TRAINING_CODE = ("data.py", "models.py", "training.py", "experiments.py")
 PACKAGES = ("tensorflow", "keras", "numpy", "scipy", "scikit-learn", "joblib")
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -35,18 +33,42 @@ class StudyError(RuntimeError):
 
 
 def code_fingerprint() -> str:
-    """A short digest of the code in :data:`TRAINING_CODE`, without its comments
-    and docstrings: rewording them does not invalidate a record."""
+    """A short digest of :data:`TRAINING_CODE`, ignoring comments and docstrings."""
     digest = hashlib.sha256()
     for name in TRAINING_CODE:
         tree = ast.parse((REPO_ROOT / "helpers" / name).read_text())
         for node in ast.walk(tree):
-            body = getattr(node, "body", None)
-            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                    and isinstance(getattr(body[0], "value", None), ast.Constant)):
-                node.body = body[1:] or [ast.Pass()]
-        digest.update(name.encode() + ast.unparse(tree).encode())
+            match getattr(node, "body", None):
+                case [ast.Expr(value=ast.Constant()), *rest]:  # a docstring
+                    node.body = rest or [ast.Pass()]
+        digest.update(name.encode() + ast.unparse(_SameFString().visit(tree)).encode())
     return digest.hexdigest()[:16]
+
+
+class _SameFString(ast.NodeTransformer):
+    """Each f-string as Python 3.11's ast.unparse writes it: 3.12 chose other
+    quotes, which would change the fingerprint of the same code."""
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.Name:
+        body = self.inside(node)
+        quotes = [q for q in ("'", '"', '"""', "'''") if q not in body]
+        quotes.sort(key=lambda q: bool(body) and q[0] == body[-1])
+        return ast.Name(id=f"f{quotes[0]}{body}{quotes[0]}")
+
+    def inside(self, node: ast.JoinedStr) -> str:
+        text = ""
+        for part in node.values:
+            if isinstance(part, ast.Constant):
+                text += "".join(c if c.isprintable() and c != "\\" else
+                                c.encode("unicode_escape").decode() for c in part.value
+                                ).replace("{", "{{").replace("}", "}}")
+            else:
+                expr = ast.unparse(self.visit(part.value))
+                text += "{" + (" " if expr.startswith("{") else "") + expr
+                text += "" if part.conversion == -1 else f"!{chr(part.conversion)}"
+                text += ":" + self.inside(part.format_spec) if part.format_spec else ""
+                text += "}"
+        return text
 
 
 def _canonical(value) -> str:
@@ -59,9 +81,8 @@ def _digest(value) -> str:
 
 
 def settings() -> dict:
-    """How runs are executed, from the environment: STUDY_JOBS (worker processes,
-    default 1), STUDY_SCHEDULER (host:port of a Dask scheduler, default none) and
-    STUDY_PRECISION (float32 or mixed_bfloat16). ValueError names a bad value."""
+    """How runs execute: $STUDY_JOBS workers (default 1), $STUDY_SCHEDULER (a Dask
+    scheduler's host:port, optional), $STUDY_PRECISION; ValueError names a bad value."""
     text = os.environ.get("STUDY_JOBS", "").strip() or "1"
     if not text.isdigit() or int(text) < 1:
         raise ValueError(f"STUDY_JOBS={text!r}; give a whole number of workers >= 1")
@@ -74,17 +95,15 @@ def settings() -> dict:
     precision = os.environ.get("STUDY_PRECISION", "").strip() or "float32"
     if precision not in PRECISIONS:
         raise ValueError(f"STUDY_PRECISION={precision!r}; choose one of {PRECISIONS}")
-    jobs = int(text)
-    return {"jobs": jobs, "scheduler": scheduler, "precision": precision,
-            "threads_per_run": max(1, (os.cpu_count() or 1) // jobs)}
+    return {"jobs": int(text), "scheduler": scheduler, "precision": precision,
+            "threads_per_run": max(1, (os.cpu_count() or 1) // int(text))}
 
 
 def machine() -> dict:
     """The processor model and the number of cores of this machine."""
     info = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in
-             (info.read_text().splitlines() if info.is_file() else [])
-             if line.startswith("model name")]
+    lines = info.read_text().splitlines() if info.is_file() else []
+    names = [x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")]
     return {"cpu": names[0] if names else platform.processor() or platform.machine(),
             "cores": os.cpu_count(), "system": platform.system()}
 
@@ -105,8 +124,7 @@ class Study:
     def folder(self, writing: bool = False) -> Path:
         """$COURSE_RESULTS, else results/ to read and artifacts/results/ to write (a
         learner's re-run never overwrites the committed records)."""
-        chosen = os.environ.get("COURSE_RESULTS")
-        if chosen:
+        if chosen := os.environ.get("COURSE_RESULTS"):
             return Path(chosen)
         return artifacts_path(None) / "results" if writing else RESULTS_DIR
 
@@ -133,7 +151,6 @@ class Study:
         folder = artifacts if self.rerun else self.folder()
         return load_model(folder, name, notebook, expected)
 
-    # -- loading ---------------------------------------------------------------
     def path(self, name: str, writing: bool = False) -> Path:
         return self.folder(writing) / self.notebook / f"{name}.json"
 
@@ -169,7 +186,6 @@ class Study:
               f"{minutes(head['wall_seconds'])}")
         return [_row_of(recorded[_digest(s)]) for s in specs]
 
-    # -- making ----------------------------------------------------------------
     def _make(self, name, specs, run, context, parallel, describe) -> list[dict]:
         chosen = settings()
         if not parallel:  # runs in this process, with its threads
@@ -196,8 +212,7 @@ class Study:
                 row = json.loads(_canonical({**row, "spec": spec,
                                              "key": key[_digest(spec)]}))
                 done[row["key"]] = row
-                log.write(_canonical(row) + "\n")
-                log.flush()
+                print(_canonical(row), file=log, flush=True)
                 left = (time.perf_counter() - start) / i * (len(todo) - i)
                 label = (describe or (lambda s: " ".join(map(str, s.values()))))(spec)
                 print(f"[{name} {i}/{len(todo)}] {label}: {_summary(row)}; "
@@ -208,8 +223,7 @@ class Study:
             **fixed, "machine": machine(), "settings": chosen, "runs": len(rows),
             "packages": {n: importlib.metadata.version(n) for n in PACKAGES},
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "wall_seconds": round(time.perf_counter() - start + reused, 1),
-        }
+            "wall_seconds": round(time.perf_counter() - start + reused, 1)}
         write_record(path, provenance, rows)
         partial.unlink(missing_ok=True)
         return [_row_of(r) for r in rows]
@@ -235,8 +249,7 @@ def _summary(row: dict) -> str:
 
 
 def read_record(path: Path) -> dict:
-    """A record file, checked whole: StudyError if it is missing, truncated or
-    edited (its digest no longer matches its content)."""
+    """A record file, checked whole: StudyError if missing, truncated or edited."""
     rerun = "run `make study`, or set rerun = True in the parameters cell"
     if not path.is_file():
         raise StudyError(f"{_shown(path)} is missing: {rerun}.")
@@ -261,9 +274,8 @@ def write_record(path: Path, provenance: dict, rows: list[dict]) -> Path:
 
 
 def _reusable(path: Path, partial: Path, wanted: set[str]):
-    """Rows already made for the keys ``wanted``: from the record and from the
-    log of an interrupted run (a line cut by the interruption is skipped); and
-    the record itself (None if there is no intact one)."""
+    """Rows already made for the keys ``wanted``, from the record (None if not intact,
+    also returned) and an interrupted run's log (skipping a line cut short)."""
     rows, record = {}, None
     with contextlib.suppress(StudyError):
         record = read_record(path)
@@ -276,8 +288,7 @@ def _reusable(path: Path, partial: Path, wanted: set[str]):
 
 
 def _unchanged(record: dict | None, keys: list[str], parameters: dict) -> bool:
-    """Whether ``record`` holds exactly these runs, made with these parameters:
-    a complete record is then left as it is (date and time kept)."""
+    """Whether ``record`` holds exactly these runs, made with these parameters."""
     asked = json.loads(_canonical(parameters))
     return (record is not None and [r["key"] for r in record["runs"]] == keys
             and record["provenance"]["parameters"] == asked)
@@ -298,9 +309,7 @@ def _call(run: Callable[[dict], dict], spec: dict, precision: str):
 
 def _execute(specs: list[dict], run, chosen: dict, parallel: bool):
     """(spec, row) for every spec, in the order the runs finish."""
-    if not specs:
-        return
-    if not parallel or (chosen["jobs"] == 1 and chosen["scheduler"] is None):
+    if not specs or not parallel or (chosen["jobs"] == 1 and not chosen["scheduler"]):
         for spec in specs:
             yield _call(run, spec, chosen["precision"])
         return

@@ -10,19 +10,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-# `fit` runs this many batches per call into TensorFlow instead of one, which
-# saves Python overhead on every step. `make bench` measures what it buys on the
-# whole CNN; 32 is as fast as larger values here. XLA (`jit_compile`) stays off,
-# as Keras leaves it on a CPU: measured here, it made the whole CNN about 6x and
-# the head on cached features about 20x slower (dropout's random numbers).
+# Batches per call into TensorFlow: less Python overhead per step; larger values
+# are no faster here (`make bench`). XLA (`jit_compile`) stays off, as Keras leaves
+# it on a CPU: here it made the CNN 6x, the cached head 20x slower (dropout's RNG).
 STEPS_PER_EXECUTION = 32
 LOSS = "sparse_categorical_crossentropy"  # integer labels 0..k-1
 OPTIMIZERS = {"adadelta": keras.optimizers.Adadelta, "adam": keras.optimizers.Adam}
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and Keras, and make TensorFlow's ops deterministic: the
-    same seed on the same machine gives the same numbers, run after run."""
+    """Seed Python, NumPy and Keras, and make TensorFlow's ops deterministic."""
     check_count("seed", seed, minimum=0)
     keras.utils.set_random_seed(int(seed))
     tf.config.experimental.enable_op_determinism()
@@ -46,8 +43,7 @@ def check_rate(name: str, value) -> float:
 
 
 def check_list(name: str, values, check) -> list:
-    """``values`` as a list, or ValueError naming ``name`` and the bad item, unless it
-    is a non-empty list whose items all pass ``check`` (e.g. :func:`check_rate`)."""
+    """``values`` as a list: non-empty, each item passing ``check``, else ValueError."""
     if isinstance(values, str) or not isinstance(values, list | tuple) or not values:
         raise ValueError(f"{name}={values!r}; give a non-empty list")
     for value in values:

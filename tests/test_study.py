@@ -3,6 +3,7 @@ other code, data or parameters), resuming, parallel and Dask execution."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import socket
@@ -245,3 +246,24 @@ def test_two_workers_and_a_dask_cluster_make_the_same_runs(
 
 def _no_seconds(rows):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("source", "as_311"),
+    [  # what Python 3.11's ast.unparse writes; 3.12 and later quote the first otherwise
+        (
+            """f"n={n} seed={spec['seed']} rate {spec['rate']:g}\"""",
+            """f"n={n} seed={spec['seed']} rate {spec['rate']:g}\"""",
+        ),
+        ('f"{x!r:>{w}} {{braces}}\\n"', "f'{x!r:>{w}} {{braces}}\\n'"),
+        ("f'{ {1: 2}[1]}'", "f'{ {1: 2}[1]}'"),
+        ("""f"it's \\"{a}\\"\"""", """f'''it's "{a}"'''"""),
+    ],
+)
+def test_the_fingerprint_writes_f_strings_as_python_3_11_on_every_python(
+    source, as_311
+):
+    """The same code has the same fingerprint on 3.11, 3.12 and 3.13, so the
+    records made on one load on the others."""
+    tree = study._SameFString().visit(ast.parse(source))
+    assert ast.unparse(tree) == as_311
