@@ -12,7 +12,7 @@ VENV   ?= .venv
 ENVDIR := $(abspath $(VENV))
 PY     := $(ENVDIR)/bin/python
 STAMP  := $(ENVDIR)/.installed
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 
 # Keep Jupyter's and IPython's per-user state inside the environment, so that two
 # clones never share a kernel registration or a profile, and nothing lands in $HOME.
@@ -29,16 +29,16 @@ PARAMS ?=
 BENCH_ARGS ?=
 LINTED := helpers tests scripts notebooks benchmarks
 
-.PHONY: help setup data lint test test-fast run study bench notebooks html student lab clean
+.PHONY: help setup data lint test test-fast test-pythons one-python run study bench notebooks html student lab clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt pyproject.toml config/ipython_kernel_config.py
-	@# 3.11.4 or a later 3.11: scripts/fetch_mnist.py needs tarfile's filter="data"
-	@$$(test -x $(PY) && echo $(PY) || echo $(PYTHON)) -c 'import sys; v = tuple(sys.version_info[:3]); ok = (3, 11, 4) <= v < (3, 12); \
-		sys.exit(None if ok else "Python >= 3.11.4 and < 3.12 is needed, %s is %s: " \
-		"set PYTHON=/path/to/python3.11" % (sys.executable, ".".join(map(str, v))))'
+	@# 3.11.4 to 3.13 (pyproject.toml): fetch_mnist.py needs tarfile's filter="data"
+	@$$(test -x $(PY) && echo $(PY) || echo $(PYTHON)) -c 'import sys; v = tuple(sys.version_info[:3]); ok = (3, 11, 4) <= v < (3, 14); \
+		sys.exit(None if ok else "Python 3.11.4 to 3.13 is needed, %s is %s: " \
+		"set PYTHON=/path/to/python3.12, say" % (sys.executable, ".".join(map(str, v))))'
 	@test -x $(PY) || { echo "Creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(ENVDIR); }
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
@@ -65,6 +65,29 @@ test: data lint  ## Set up, fetch data, lint, unit tests, notebook smoke run, nb
 
 test-fast: data  ## The fast unit tests alone (no notebook run, no benchmark)
 	$(PY) -m pytest -m "not notebooks and not slow"
+
+# Each other Python of 3.11-3.13 found (on the PATH, or pyenv's) gets a throw-away environment
+# with the pins, the unit tests and notebook 02 with tiny parameters (not in
+# `make test`: each takes minutes to install).
+PYTHONS ?= 3.11 3.12 3.13
+test-pythons: setup  ## Unit tests and one notebook on every other Python 3.11-3.13 found
+	@own=$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	for v in $(PYTHONS); do \
+		py=$$(for c in $$(command -v python$$v) $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v.*/bin/python$$v 2>/dev/null | sort -V | tail -n 1); do \
+			$$c -c '' 2>/dev/null && { echo $$c; break; }; done); \
+		if [ "$$v" = "$$own" ]; then echo "== Python $$v: skipped, it is $(VENV)'s"; continue; fi; \
+		if [ -z "$$py" ]; then echo "== Python $$v: skipped, not found"; continue; fi; \
+		echo "== Python $$v ($$py)"; dir=$$(mktemp -d); \
+		$(MAKE) --no-print-directory one-python VENV=$$dir/venv PYTHON=$$py \
+			&& rm -rf "$$dir" || { rm -rf "$$dir"; exit 1; }; \
+	done
+
+one-python: data
+	$(PY) -m pytest -m "not notebooks"
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && COURSE_ARTIFACTS="$$out" \
+		$(ENVDIR)/bin/papermill notebooks/02_base_training.ipynb "$$out/02.ipynb" \
+		--cwd notebooks -k python3 --no-progress-bar -p epochs 1 -p max_train_samples 1000 \
+		-y "reproduction_seeds: [0]" -p rerun True
 
 run: data  ## The main job: run notebooks 01-06 into build/ (QUICK=1 for a tiny run)
 	$(PY) scripts/run_course.py $(if $(QUICK),--quick) $(PARAMS)

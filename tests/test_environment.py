@@ -55,14 +55,16 @@ def environment_yml() -> dict:
     return yaml.safe_load((ROOT / "environment.yml").read_text())
 
 
-def requires_python() -> str:
-    """The X.Y of pyproject's requires-python (written as ==X.Y.*)."""
+def requires_python() -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The lowest and the first excluded Python of pyproject's requires-python
+    (written as >=X.Y.Z,<X.Y)."""
     spec = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "requires-python"
     ]
-    match = re.fullmatch(r"==(\d+\.\d+)\.\*", spec.strip())
-    assert match, f"requires-python={spec!r}; expected the form ==X.Y.*"
-    return match[1]
+    match = re.fullmatch(r">=(\d+\.\d+\.\d+),<(\d+\.\d+)", spec.strip())
+    assert match, f"requires-python={spec!r}; expected the form >=X.Y.Z,<X.Y"
+    low, high = (tuple(int(part) for part in m.split(".")) for m in match.groups())
+    return low, high
 
 
 def test_environment_yml_installs_requirements_and_the_package():
@@ -77,7 +79,11 @@ def test_environment_yml_installs_requirements_and_the_package():
 
 def test_environment_yml_takes_only_python_and_pip_from_conda():
     conda = [d for d in environment_yml()["dependencies"] if isinstance(d, str)]
-    assert sorted(conda) == ["pip", f"python={requires_python()}"]
+    python = [d for d in conda if d.startswith("python=")]
+    assert sorted(conda) == ["pip", *python] and len(python) == 1
+    low, high = requires_python()
+    version = tuple(int(part) for part in python[0].removeprefix("python=").split("."))
+    assert low[:2] <= version < high, f"environment.yml asks for {python[0]}"
 
 
 def test_pyproject_repeats_no_pin():
@@ -85,8 +91,9 @@ def test_pyproject_repeats_no_pin():
     assert project.get("dependencies", []) == []
 
 
-def test_running_python_is_the_one_pyproject_asks_for():
-    assert f"{sys.version_info.major}.{sys.version_info.minor}" == requires_python()
+def test_running_python_is_one_pyproject_accepts():
+    low, high = requires_python()
+    assert low <= sys.version_info[:3] and sys.version_info[:2] < high
 
 
 def test_every_requirement_is_pinned_exactly_once():
