@@ -17,6 +17,7 @@ from pathlib import Path
 
 import keras
 
+from helpers import reporting
 from helpers.data import REPO_ROOT
 from helpers.reporting import artifacts_path, load_model, save_model, write_atomically
 
@@ -140,7 +141,15 @@ class Study:
         return self._load(name, specs, context)
 
     def keep_model(self, model, record: dict, name: str) -> None:
-        """Save a model the runs start from beside the records, weights only."""
+        """Save a model the runs start from beside the records, weights only; the
+        same weights already there with the same parameters are kept as they are."""
+        kept = self.folder(writing=True) / f"{name}.json"
+        with contextlib.suppress(OSError, ValueError):
+            old = json.loads(kept.read_text())
+            if (kept.with_suffix(".keras").is_file() and old.get("parameters")
+                    == record.get("parameters") and old.get("weights_digest")
+                    == reporting.weights_digest(model)):
+                return
         copy = keras.models.clone_model(model)
         copy.set_weights(model.get_weights())
         save_model(copy, record, self.folder(writing=True), name)

@@ -267,3 +267,18 @@ def test_the_fingerprint_writes_f_strings_as_python_3_11_on_every_python(
     records made on one load on the others."""
     tree = study._SameFString().visit(ast.parse(source))
     assert ast.unparse(tree) == as_311
+
+
+def test_the_same_model_kept_again_leaves_its_files_as_they_were(results, base):
+    """`make study` re-trains 02's base model; the same weights and parameters
+    must not rewrite the committed files (their timings would change)."""
+    study = Study("02_base_training", {}, rerun=True)
+    study.keep_model(base, {"parameters": {"epochs": 5}, "seconds": [1.0]}, "base")
+    before = {p.name: p.read_bytes() for p in results.iterdir()}
+    assert sorted(before) == ["base.json", "base.keras"]
+    study.keep_model(base, {"parameters": {"epochs": 5}, "seconds": [2.0]}, "base")
+    assert {p.name: p.read_bytes() for p in results.iterdir()} == before
+    study.keep_model(base, {"parameters": {"epochs": 6}, "seconds": [2.0]}, "base")
+    assert json.loads((results / "base.json").read_text())["parameters"] == {
+        "epochs": 6
+    }
