@@ -143,16 +143,16 @@ class Study:
     def keep_model(self, model, record: dict, name: str) -> None:
         """Save a model the runs start from beside the records, weights only; the
         same weights already there with the same parameters are kept as they are."""
-        kept = self.folder(writing=True) / f"{name}.json"
+        folder = self.folder(writing=True)
         with contextlib.suppress(OSError, ValueError):
-            old = json.loads(kept.read_text())
-            if (kept.with_suffix(".keras").is_file() and old.get("parameters")
+            old = json.loads((folder / f"{name}.json").read_text())
+            if ((folder / f"{name}.keras").is_file() and old.get("parameters")
                     == record.get("parameters") and old.get("weights_digest")
                     == reporting.weights_digest(model)):
                 return
         copy = keras.models.clone_model(model)
         copy.set_weights(model.get_weights())
-        save_model(copy, record, self.folder(writing=True), name)
+        save_model(copy, record, folder, name)
 
     def load_model(self, name: str, notebook: str, expected: dict, artifacts: Path):
         """The model the runs start from (and its record): the study's, or when
