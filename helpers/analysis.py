@@ -74,3 +74,48 @@ def compare(rows: Sequence[dict], a: str, b: str, key: str = "test_accuracy") ->
         table.append({"n_per_class": n, a: float(np.mean(first)),
                       b: float(np.mean(second)), **result})
     return table
+
+
+def rates_per_size(tuning: Sequence[dict], sizes, all_size: float) -> dict:
+    """For each of ``sizes``, each method's rate chosen by :func:`best_rates` at the
+    tuning size nearest to it on a log scale (None, all the images: ``all_size``)."""
+    chosen = {n: best_rates([r for r in tuning if r["n_per_class"] == n])
+              for n in dict.fromkeys(r["n_per_class"] for r in tuning)}
+
+    def log(n):
+        return np.log(all_size if n is None else n)
+
+    return {n: chosen[min(chosen, key=lambda t: abs(log(t) - log(n)))] for n in sizes}
+
+
+def holm(table: Sequence[dict], level: float = 0.05) -> list[dict]:
+    """The rows of a :func:`compare` table read together: each p-value Holm-adjusted
+    over the rows that have one, and the verdict that adjusted p-value allows."""
+    ranked = sorted((r["p"], i) for i, r in enumerate(table) if r["p"] is not None)
+    adjusted, running = {}, 0.0
+    for rank, (p, i) in enumerate(ranked):
+        running = max(running, min(1.0, (len(ranked) - rank) * p))
+        adjusted[i] = running
+    return [{**r, "holm_p": adjusted.get(i), "holm_verdict": r["verdict"]
+             if adjusted.get(i, 0.0) < level else "cannot tell"}
+            for i, r in enumerate(table)]
+
+
+def left_by_patience(curve: Sequence[float], patience: int) -> float:
+    """Validation accuracy a run to the cap (``curve``) would have left behind had
+    early stopping with ``patience`` ended it: best overall minus best before it."""
+    best, waited = 0, 0
+    for epoch, value in enumerate(curve):
+        if value > curve[best]:
+            best, waited = epoch, 0
+        elif epoch and (waited := waited + 1) >= patience:
+            return max(curve) - curve[best]
+    return 0.0
+
+
+def prediction_interval(values: Sequence[float], level: float = 0.95) -> tuple:
+    """Where one more run would fall with probability ``level``, if runs vary as
+    ``values`` do (normal, unknown spread): mean ± t·s·√(1 + 1/k)."""
+    k, spread = len(values), float(np.std(values, ddof=1))
+    half = stats.t.ppf((1 + level) / 2, k - 1) * spread * np.sqrt(1 + 1 / k)
+    return float(np.mean(values) - half), float(np.mean(values) + half)

@@ -14,8 +14,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
 
-# SHA-256 of the original, uncompressed files (the same bytes LeCun et al. published).
-IDX_SHA256 = {
+IDX_SHA256 = {  # SHA-256 of the uncompressed files, as LeCun et al. published them
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738"
     "ad16aec93bde7f9b65e87a2fc25776db",
     "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5"
@@ -111,8 +110,7 @@ def load_local(folder: Path) -> Arrays | None:
 
 
 def load_mnist(data_dir: Path | None = None) -> Arrays:
-    """MNIST as uint8 arrays ``(x_train, y_train), (x_test, y_test)``, verified, from
-    ``data_dir`` (default ``data/``) or ``$MNIST_DIR``."""
+    """Verified uint8 MNIST :data:`Arrays` from ``data_dir`` (data/) or $MNIST_DIR."""
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
     folders = [data_dir]
     if os.environ.get("MNIST_DIR"):
@@ -237,9 +235,8 @@ def cap_samples(x: np.ndarray, y: np.ndarray, max_samples: int | None, seed: int
         raise ValueError(f"max_train_samples={max_samples!r}; use None or an integer")
     n_classes = len(np.unique(y))
     if max_samples < 2 * n_classes:
-        raise ValueError(f"max_train_samples={max_samples} is too small for "
-                         f"{n_classes} classes; use None (all) or at least "
-                         f"{2 * n_classes}")
+        raise ValueError(f"max_train_samples={max_samples} is too small for {n_classes}"
+                         f" classes; use None (all) or at least {2 * n_classes}")
     if max_samples >= len(y):
         return x, y
     (_, _), (x_kept, y_kept) = _split_off(x, y, max_samples, seed)
@@ -281,8 +278,7 @@ class Task:
 
 def make_task(mnist: Arrays, digits: Sequence[int], *, validation_fraction: float,
               max_train_samples: int | None, seed: int) -> Task:
-    """The task of ``digits``: training images capped to ``max_train_samples``
-    (None: all), ``validation_fraction`` of them held out, and all test images."""
+    """The task of ``digits``: train images capped, part held out; all test images."""
     (x_train_all, y_train_all), (x_test_all, y_test_all) = mnist
     x_pool, y_pool = select_digits(x_train_all, y_train_all, digits)
     x_pool, y_pool = cap_samples(x_pool, y_pool, max_train_samples, seed)

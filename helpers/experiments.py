@@ -1,5 +1,4 @@
-"""The repeated experiments of notebooks 04 and 05: the Keras recipe of notebooks
-02 and 03 (build, set ``trainable``, ``compile``, ``fit``, measure), many times."""
+"""The experiments of notebooks 04 and 05: the Keras recipe of 02 and 03, many times."""
 
 from __future__ import annotations
 
@@ -26,16 +25,14 @@ from helpers.reporting import weights_digest
 from helpers.study import Study
 from helpers.training import LOSS, make_optimizer, set_seed
 
-# In the sweeps an epoch is a fixed number of batches, whatever the sample size:
-# early stopping then looks at validation as often for 5 images as for 27,000.
+# Epochs of fixed batches: early stopping checks as often for 5 images as for 27,000.
 STEPS_PER_EPOCH = 32
 MOVING = ("conv1", "conv2", "dense", "output")  # the layers with weights
 
 
 @dataclass(frozen=True)
 class Method:
-    """How a run starts: the layers copied from the base model, and those frozen.
-    With both convolutions copied and frozen, a head trains on cached features."""
+    """How a run starts: layers copied and frozen (both convolutions: a cached head)."""
 
     name: str
     copied: tuple[str, ...] = ()
@@ -64,8 +61,7 @@ SCRATCH = Method("scratch")
 
 @dataclass(frozen=True)
 class Budget:
-    """When a run stops: ``patience`` epochs without a better validation accuracy,
-    or ``max_epochs`` (the cap), each of :data:`STEPS_PER_EPOCH` batches."""
+    """When a run stops: ``patience`` epochs without progress, or ``max_epochs``."""
 
     max_epochs: int
     patience: int
@@ -73,19 +69,16 @@ class Budget:
 
 
 def endless_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Dataset:
-    """Batches of (x, y) without end, reshuffled at every pass, so that every epoch of
-    :data:`STEPS_PER_EPOCH` batches is full (arrays would leave some epochs short)."""
+    """(x, y) in endless reshuffled batches: no short epochs (as arrays would give)."""
     images, labels = tf.constant(x), tf.constant(y)
     return (tf.data.Dataset.range(len(y)).shuffle(len(y)).repeat()
             .batch(min(batch_size, len(y)))
             .map(lambda i: (tf.gather(images, i), tf.gather(labels, i))))
 
 
-def fit_until_stopped(model, train, validation, *, optimizer: str,
-                      learning_rate: float, budget: Budget,
-                      initial_epoch: int = 0) -> dict:
-    """Fit ``model`` on ``train`` = (x, y) until its ``validation`` accuracy stops
-    improving (best weights restored): epochs, best epoch, cap hit, accuracies."""
+def fit_until_stopped(model, train, validation, *, optimizer: str, learning_rate: float,
+                      budget: Budget, initial_epoch: int = 0) -> dict:
+    """Fit on ``train`` until ``validation`` accuracy stalls (best weights restored)."""
     batches = endless_batches(*train, budget.batch_size)
     model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss=LOSS,
                   metrics=["accuracy"], steps_per_execution=STEPS_PER_EPOCH)
@@ -103,15 +96,13 @@ def fit_until_stopped(model, train, validation, *, optimizer: str,
 
 
 def predict_classes(model: keras.Model, x: np.ndarray, batch: int = 1024) -> np.ndarray:
-    """The most probable class of every row of ``x``. Calls the model directly:
-    `predict` would trace a function for every new model, and TensorFlow warns."""
+    """Each row's likeliest class; not by `predict`, which retraces for every model."""
     scores = (model(x[i : i + batch], training=False) for i in range(0, len(x), batch))
     return np.concatenate([np.argmax(keras.ops.convert_to_numpy(s), 1) for s in scores])
 
 
 def draw_sample(task: Task, n: int | None, seed: int, validation_per_class: int):
-    """Indices of one run's training images (``n`` per class, None: all) and of its
-    validation images (``validation_per_class`` from the task's validation part)."""
+    """Indices of a run's images: training (``n`` per class, None: all), validation."""
     train = np.arange(len(task.y_train))
     if n is not None:
         train, _ = sample_per_class(train, task.y_train, n, seed)
@@ -167,8 +158,7 @@ class Setting:
                 "digits": self.task.digits, "sizes": self.task.sizes()}
 
     def cached_features(self) -> dict[str, np.ndarray]:
-        """The base model's features of the task's train, val and test images, from
-        one `predict` over all three (each new input shape costs a trace)."""
+        """Base features of train, val and test: one `predict` (new shapes retrace)."""
         if self.features is None:
             parts = [self.task.x_train, self.task.x_val, self.task.x_test]
             cached = feature_extractor(self.base_model()).predict(
@@ -209,8 +199,7 @@ def one_run(setting: Setting, spec: dict) -> dict:
 def sweep(study: Study, name: str, methods: Sequence[Method], setting: Setting, *,
           sizes: Sequence[int | None], seeds: Sequence[int],
           rates: dict[str, float]) -> list[dict]:
-    """A row of :func:`one_run` per size, seed, method and rate (``rates``: a method's
-    rate or list of rates), all on the same images; made or loaded by ``study``."""
+    """A :func:`one_run` row per size, seed, method and rate, all on the same images."""
     budget = setting.budget
     specs = [{"n_per_class": n, "seed": int(seed), "method": m.name,
               "copied": list(m.copied), "frozen": list(m.frozen),

@@ -10,8 +10,7 @@ FEATURE_SHAPE = (12, 12, 32)  # the output of "pool" for a 28 x 28 image
 
 
 def _layers(n_classes: int) -> list[keras.layers.Layer]:
-    """Fresh layers of the whole network, in order, with fixed names: summaries and
-    saved models stay the same in every session, and `get_layer("conv1")` works."""
+    """Fresh layers in order, with fixed names: the same summaries in every session."""
     L = keras.layers
     return [L.Conv2D(32, 3, name="conv1"), L.Activation("relu", name="conv1_relu"),
             L.Conv2D(32, 3, name="conv2"), L.Activation("relu", name="conv2_relu"),

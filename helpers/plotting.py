@@ -98,9 +98,8 @@ def error_curve(comparison: Sequence[dict], a: str, b: str, all_position: float,
     every = [e for error in errors.values() for e in error]
     ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
              if min(every) / 2 <= t <= max(every) * 2]
-    left.set_yscale("log")
+    left.set(yscale="log", ylabel="test error, % (mean over seeds, log scale)")
     left.set_yticks(ticks, [f"{t:g}" for t in ticks])
-    left.set_ylabel("test error, % (mean over seeds, log scale)")
     left.legend()
     for position, row in zip(x, comparison, strict=True):
         _interval(right, position, row)
@@ -108,10 +107,9 @@ def error_curve(comparison: Sequence[dict], a: str, b: str, all_position: float,
     right.set_ylabel(f"{a} − {b}, accuracy points (95% interval)")
     right.set_title("green: above zero; red: below; grey: cannot tell", fontsize=9)
     for ax in (left, right):
-        ax.set_xscale("log")
+        ax.set(xscale="log", xlabel="labelled training images per digit (log scale)")
         ax.set_xticks(x, ["all" if n is None else str(n) for n in sizes])
         ax.minorticks_off()
-        ax.set_xlabel("labelled training images per digit (log scale)")
         ax.grid(alpha=0.3, which="both")
     fig.suptitle(title)
     fig.tight_layout()
@@ -128,6 +126,28 @@ def paired_intervals(rows: Sequence[dict], label_key: str, title: str) -> Figure
     ax.invert_yaxis()
     ax.set(xlabel="paired difference, accuracy points (mean and 95% interval)",
            title=title)
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return fig
+
+
+def paired_picture(row: dict, runs: Sequence[dict], a: str, b: str) -> Figure:
+    """What a paired 95% interval is: each seed's difference ``a`` − ``b`` (a dot),
+    their mean, and the interval where the mean over many more seeds would lie."""
+    by_seed = {m: {r["seed"]: r["test_accuracy"] for r in runs if r["method"] == m}
+               for m in (a, b)}
+    gaps = [100 * (by_seed[a][s] - by_seed[b][s]) for s in sorted(by_seed[a])]
+    fig, ax = plt.subplots(figsize=(8, 2.4))
+    ax.plot(gaps, np.zeros(len(gaps)) + 0.5, "o", color="C0", alpha=0.6,
+            label=f"one seed: {a} − {b} on the same images")
+    _interval(ax, 0, row, horizontal=True)
+    ax.axvline(0, color="black", lw=1)
+    ax.set_yticks([0, 0.5], ["mean, 95% interval", "each seed"])
+    size = "all" if row["n_per_class"] is None else row["n_per_class"]
+    result = ("excludes zero, so the verdict names a winner" if row["low"] is not None
+              and (row["low"] > 0 or row["high"] < 0) else "includes zero: cannot tell")
+    ax.set(ylim=(-0.5, 1), xlabel="test accuracy points", title=f"{len(gaps)} paired "
+           f"seeds at {size} images per digit: the interval {result}")
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig

@@ -19,8 +19,7 @@ class ArtifactError(RuntimeError):
 
 
 def artifacts_path(artifacts_dir: str | os.PathLike | None) -> Path:
-    """The artifacts folder, created: ``artifacts_dir`` if given, else
-    $COURSE_ARTIFACTS (set by `make run` and `make test`), else ``artifacts/``."""
+    """The artifacts folder, created: artifacts_dir, $COURSE_ARTIFACTS or artifacts/."""
     chosen = artifacts_dir or os.environ.get("COURSE_ARTIFACTS")
     path = Path(chosen) if chosen else DEFAULT_ARTIFACTS_DIR
     path.mkdir(parents=True, exist_ok=True)
@@ -28,8 +27,7 @@ def artifacts_path(artifacts_dir: str | os.PathLike | None) -> Path:
 
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
-    """Call ``write(temporary_path)``, then move the file into place: a reader sees
-    the old file or the new one, never half; no temporary file is left behind."""
+    """``write(temporary_path)``, then move it into place: readers never see half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.",
@@ -64,8 +62,7 @@ def save_model(model, record: dict, folder: Path, name: str) -> None:
 
 
 def load_record(folder: Path, name: str, notebook: str, expected: dict) -> dict:
-    """The record ``name.json`` made by ``notebook``; ArtifactError, saying what to
-    run with which values, if it is missing or differs from ``expected``."""
+    """The record ``name.json``; ArtifactError saying what to run if not as expected."""
     path = Path(folder) / f"{name}.json"
     wanted = ", ".join(f"{key}={value!r}" for key, value in expected.items())
     hint = f"Run notebooks/{notebook} first with {wanted} (and the same artifacts_dir)."
@@ -83,7 +80,6 @@ def load_record(folder: Path, name: str, notebook: str, expected: dict) -> dict:
 def load_model(folder: Path, name: str, notebook: str, expected: dict):
     """The model ``name.keras`` and its record, checked to belong together."""
     import keras
-
     record = load_record(folder, name, notebook, expected)
     path = Path(folder) / f"{name}.keras"
     model = keras.saving.load_model(path) if path.is_file() else None

@@ -1,5 +1,4 @@
-"""The study: the runs behind each verdict, recorded with their provenance in
-``results/``, re-made resumably (``make study``) by joblib workers or on Dask."""
+"""The runs behind each verdict, recorded in results/; `make study` re-makes them."""
 
 from __future__ import annotations
 
@@ -114,8 +113,7 @@ def minutes(seconds: float) -> str:
 
 
 class Study:
-    """The recorded runs of one notebook: loaded from ``results/<notebook>/``
-    (``rerun=False``), or made, resuming what the same code recorded, and recorded."""
+    """One notebook's runs: loaded from its results, or made (resuming) and recorded."""
 
     def __init__(self, notebook: str, parameters: dict, rerun: bool):
         if not isinstance(rerun, bool):
@@ -140,6 +138,18 @@ class Study:
             return self._make(name, specs, run, context, parallel, describe)
         return self._load(name, specs, context)
 
+    def run_plan(self, name: str, plan: Plan) -> list[list[dict]]:
+        """The runs in ``plan``, made or loaded as one record; rows listed per sweep."""
+        if not plan.asked:
+            return []
+        (_, run, context, options), *others = plan.asked
+        same = getattr(run, "args", run)
+        if any(o[2] != context or getattr(o[1], "args", o[1]) != same for o in others):
+            raise ValueError(f"{name}: the planned sweeps differ in setting; one each")
+        rows = iter(self.runs(name, [s for specs, *_ in plan.asked for s in specs], run,
+                              context=context, **options))
+        return [[next(rows) for _ in specs] for specs, *_ in plan.asked]
+
     def keep_model(self, model, record: dict, name: str) -> None:
         """Save a model the runs start from beside the records, weights only; the
         same weights already there with the same parameters are kept as they are."""
@@ -155,8 +165,7 @@ class Study:
         save_model(copy, record, folder, name)
 
     def load_model(self, name: str, notebook: str, expected: dict, artifacts: Path):
-        """The model the runs start from (and its record): the study's, or when
-        re-running, the one ``notebook`` just saved in ``artifacts``."""
+        """The base model and record: the study's, or if re-running, ``notebook``'s."""
         folder = artifacts if self.rerun else self.folder()
         return load_model(folder, name, notebook, expected)
 
@@ -238,6 +247,17 @@ class Study:
         return [_row_of(r) for r in rows]
 
 
+class Plan:
+    """A stand-in :class:`Study`: notes sweeps' runs for :meth:`Study.run_plan`."""
+
+    def __init__(self):
+        self.asked = []
+
+    def runs(self, name: str, specs, run, *, context: dict, **options) -> list:
+        self.asked.append((list(specs), run, context, options))
+        return []
+
+
 def _row_of(row: dict) -> dict:
     return {k: v for k, v in row.items() if k not in ("spec", "key")}
 
@@ -283,8 +303,7 @@ def write_record(path: Path, provenance: dict, rows: list[dict]) -> Path:
 
 
 def _reusable(path: Path, partial: Path, wanted: set[str]):
-    """Rows already made for the keys ``wanted``, from the record (None if not intact,
-    also returned) and an interrupted run's log (skipping a line cut short)."""
+    """Rows of keys ``wanted`` in the record and log; the record (None if damaged)."""
     rows, record = {}, None
     with contextlib.suppress(StudyError):
         record = read_record(path)
@@ -319,11 +338,9 @@ def _call(run: Callable[[dict], dict], spec: dict, precision: str):
 def _execute(specs: list[dict], run, chosen: dict, parallel: bool):
     """(spec, row) for every spec, in the order the runs finish."""
     if not specs or not parallel or (chosen["jobs"] == 1 and not chosen["scheduler"]):
-        for spec in specs:
-            yield _call(run, spec, chosen["precision"])
+        yield from (_call(run, spec, chosen["precision"]) for spec in specs)
         return
     import joblib
-
     # Read by TensorFlow when a worker starts: N workers share the cores.
     threads = str(chosen["threads_per_run"])
     os.environ.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1")
@@ -334,7 +351,6 @@ def _execute(specs: list[dict], run, chosen: dict, parallel: bool):
                                    return_as="generator_unordered")(tasks)
         return
     from distributed import Client
-
     try:
         client = Client(chosen["scheduler"], timeout=f"{CONNECT_SECONDS}s")
     except OSError as error:

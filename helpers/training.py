@@ -1,5 +1,4 @@
-"""What every training shares: seeding, the `fit` settings, timing, parameter
-checks. The recipe itself (`trainable`, `compile`, `fit`) is in the notebooks."""
+"""What every training shares: seeding, the `fit` settings, timing, parameter checks."""
 
 from __future__ import annotations
 
@@ -10,9 +9,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-# Batches per call into TensorFlow: less Python overhead per step; larger values
-# are no faster here (`make bench`). XLA (`jit_compile`) stays off, as Keras leaves
-# it on a CPU: here it made the CNN 6x, the cached head 20x slower (dropout's RNG).
+# Batches per call into TensorFlow (less overhead; more is no faster: `make bench`).
+# XLA stays off, as Keras leaves it on a CPU: CNN 6x, head 20x slower (dropout's RNG).
 STEPS_PER_EXECUTION = 32
 LOSS = "sparse_categorical_crossentropy"  # integer labels 0..k-1
 OPTIMIZERS = {"adadelta": keras.optimizers.Adadelta, "adam": keras.optimizers.Adam}
@@ -52,8 +50,7 @@ def check_list(name: str, values, check) -> list:
         except ValueError as error:
             reason = str(error).split("; ", 1)[-1]
             raise ValueError(
-                f"{name}={list(values)!r} holds {value!r}; {reason}"
-            ) from None
+                f"{name}={list(values)!r} holds {value!r}; {reason}") from None
     return list(values)
 
 

@@ -1,21 +1,18 @@
 """Run the course notebooks headless with papermill (`make run`, `make notebooks`).
 
-`make run`: the notebooks run in order into a fresh folder beside build/
-(executed copies, artifacts, figures, summary.json); only when every one has
-finished does that folder replace build/, so an interrupted run leaves the
-previous results whole. The committed notebooks are never modified.
+`make run`: the notebooks run into a fresh folder (executed copies, artifacts,
+figures, summary.json) that replaces build/ only when all have finished, so an
+interrupted run leaves the previous results whole.
 
 `--in-place` (`make notebooks`): re-execute the committed notebooks with their
 default parameters; each is replaced, atomically, only when its run succeeded.
 
-`--study` (`make study`): run the notebooks that hold recorded runs with
-`rerun = True`, so that they make their runs and record them in results/ (or
-$COURSE_RESULTS), into build/study/; runs recorded by the same code are not
-run again, so an interrupted study resumes. The README's figure goes to docs/.
+`--study` (`make study`): the notebooks with recorded runs, into build/study/ with
+`rerun = True`, recording in results/ (or $COURSE_RESULTS); runs recorded by the
+same code are kept, so an interrupted study resumes. The README's figure: docs/.
 
-The notebooks find their artifacts folder through the environment variable
-COURSE_ARTIFACTS (see helpers.reporting), so no path of this machine is written
-into an executed notebook.
+The notebooks find their artifacts folder through $COURSE_ARTIFACTS (see
+helpers.reporting): no path of this machine is written into a notebook.
 
     python scripts/run_course.py [--quick] [-p NAME VALUE ...]
     python scripts/run_course.py --in-place [--from NOTEBOOK]
@@ -66,6 +63,8 @@ TINY_PARAMETERS = {
     "seeds": [0],  # one pair: verdicts say "no interval"; nbval covers more
     "rate_grid": [0.001],
     "tuning_size": 5,
+    **dict.fromkeys(("headline_sizes", "largest_sizes", "base_sizes"), [None]),
+    "tuning_sizes": [5],
     "tuning_seeds": [100],
     "max_epochs": 3,
     "patience": 1,
@@ -91,7 +90,9 @@ QUICK_PARAMETERS = {
         "equivalence_per_class": 20,
         "equivalence_seeds": [0],
     },
-    "04_transfer_vs_scratch": {**SEED_0, "sample_sizes": [10, 100], "head_sizes": [10]},
+    "04_transfer_vs_scratch": {**SEED_0, "sample_sizes": [10, 100], "head_sizes": [10],
+                               "headline_sizes": [10, 100], "largest_sizes": [],
+                               "base_sizes": [10]},
     "05_what_transfers": {**SEED_0, "sample_sizes": [10]},
     "06_your_own_data": {**SEED_0, "sample_sizes": [1, None], "batchnorm_seeds": [0]},
 }
@@ -186,6 +187,7 @@ def summarize(artifacts: Path, parameters: dict, seconds: dict) -> dict:
             "difference": row["mean"],
             "interval_95": [row["low"], row["high"]],
             "verdict": row["verdict"],
+            **{k: row.get(k) for k in ("p", "holm_p", "holm_verdict")},
         }
     return {
         "parameters": parameters,

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from helpers import experiments
+from helpers.analysis import holm, left_by_patience, prediction_interval, rates_per_size
 from helpers.experiments import (
     SCRATCH,
     STEPS_PER_EPOCH,
@@ -439,6 +440,68 @@ def test_best_rates_chooses_by_mean_validation_accuracy_never_test():
         run_row("scratch", 5, 0, test=0.99, val=0.70, rate=1e-2),
     ]
     assert best_rates(rows) == {"transfer": 1.0, "scratch": 1e-3}
+
+
+def test_holm_adjusts_the_rows_that_have_a_p_value_together():
+    # p = 0.01, 0.04, 0.03 over three rows: Holm multiplies the smallest by 3,
+    # the next by 2, the last by 1, each at least the one before: 0.03, 0.06, 0.06.
+    table = [
+        {"p": 0.01, "verdict": "a better"},
+        {"p": 0.04, "verdict": "b better"},
+        {"p": 0.03, "verdict": "a better"},
+        {"p": None, "verdict": "cannot tell (one pair)"},
+    ]
+    adjusted = holm(table)
+    assert [r["holm_p"] for r in adjusted] == pytest.approx([0.03, 0.06, 0.06, None])
+    assert [r["holm_verdict"] for r in adjusted] == [
+        "a better",
+        "cannot tell",
+        "cannot tell",
+        "cannot tell (one pair)",
+    ]
+    assert [r["verdict"] for r in adjusted] == [r["verdict"] for r in table]
+
+
+def test_rates_per_size_takes_the_nearest_tuning_size_on_a_log_scale():
+    tuning = [
+        run_row(m, n, 0, 0.5, val=0.9, rate=rate)
+        for n, rate in ((1, 0.1), (50, 0.01), (None, 0.001))
+        for m in ("transfer", "scratch")
+    ]
+    chosen = rates_per_size(tuning, [1, 5, 10, 50, 500, None], all_size=5500)
+    assert {n: r["transfer"] for n, r in chosen.items()} == {
+        1: 0.1,
+        5: 0.1,
+        10: 0.01,
+        50: 0.01,
+        500: 0.01,
+        None: 0.001,
+    }
+
+
+@pytest.mark.parametrize("patience", [1, 2, 3, 5])
+def test_left_by_patience_stops_where_keras_early_stopping_stops(patience):
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    for trial in range(20):
+        curve = [round(v, 2) for v in np.random.default_rng(trial).random(15)]
+        stop = keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", patience=patience, mode="max"
+        )
+        stop.set_model(model)
+        model.stop_training = False
+        stop.on_train_begin()
+        for epoch, value in enumerate(curve):
+            stop.on_epoch_end(epoch, {"val_accuracy": value})
+            if model.stop_training:
+                break
+        kept = max(curve[: epoch + 1])
+        assert left_by_patience(curve, patience) == pytest.approx(max(curve) - kept)
+
+
+def test_prediction_interval_hand_example():
+    # mean 2, s = 1, t(0.975, 2) = 4.303: 2 +- 4.303 x sqrt(1 + 1/3) = 2 +- 4.968
+    low, high = prediction_interval([1.0, 2.0, 3.0])
+    assert (low, high) == pytest.approx((-2.968, 6.968), abs=1e-3)
 
 
 def test_relative_change_hand_example():

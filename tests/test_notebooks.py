@@ -135,6 +135,11 @@ BAD_PARAMETERS = [
         "head_sizes=[1, 10] holds sizes not in sample_sizes",
     ),
     (
+        "04_transfer_vs_scratch",
+        {"largest_sizes": [1000]},
+        "largest_sizes=[1000] holds sizes not in sample_sizes",
+    ),
+    (
         "05_what_transfers",
         {"fine_tune_rates": [0.001, 0]},
         "fine_tune_rates=[0.001, 0]",

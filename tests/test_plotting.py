@@ -175,6 +175,28 @@ def test_paired_intervals_one_row_each_coloured_by_verdict():
     ]
 
 
+def test_paired_picture_shows_each_seed_and_the_mean_with_its_interval():
+    runs = [
+        {"method": m, "seed": s, "test_accuracy": acc}
+        for m, accuracies in (("a", [0.90, 0.92, 0.95]), ("b", [0.89, 0.90, 0.92]))
+        for s, acc in enumerate(accuracies)
+    ]
+    row = {"n_per_class": 10, "mean": 0.02, "low": 0.005, "high": 0.035}
+    (ax,) = plotting.paired_picture(row, runs, "a", "b").axes
+    dots = ax.lines[0]
+    assert list(dots.get_xdata()) == pytest.approx([1.0, 2.0, 3.0])  # points
+    (bar,) = ax.containers
+    assert list(bar.lines[0].get_xdata()) == pytest.approx([2.0])
+    assert (
+        "excludes zero" in ax.get_title() and "3 paired seeds at 10" in ax.get_title()
+    )
+    wide = {**row, "low": -0.01}
+    assert (
+        "cannot tell"
+        in plotting.paired_picture(wide, runs, "a", "b").axes[0].get_title()
+    )
+
+
 # ------------------------------------------------------------------ image_grid
 
 

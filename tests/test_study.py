@@ -83,6 +83,20 @@ def test_a_second_study_runs_nothing_already_recorded(results):
     assert more.calls == [{"x": 4, "seed": 0}]
 
 
+def test_planned_sweeps_run_as_one_record_and_come_back_per_sweep(results):
+    plan, run = study.Plan(), Counting()
+    for x in (1, 2):  # two sweeps, e.g. one per size with its own rates
+        plan.runs("part", [s for s in SPECS if s["x"] == x], run, context=CONTEXT)
+    first, second = Study("nb", {}, rerun=True).run_plan("part", plan)
+    assert [r["value"] for r in first] == [10, 11]
+    assert [r["value"] for r in second] == [20, 21]
+    assert len(read_record(results / "nb" / "part.json")["runs"]) == 4
+    assert Study("nb", {}, rerun=True).run_plan("part", study.Plan()) == []
+    plan.runs("part", SPECS[:1], Counting(), context={"other": 1})
+    with pytest.raises(ValueError, match="differ in setting"):
+        Study("nb", {}, rerun=True).run_plan("part", plan)
+
+
 def test_an_interrupted_study_leaves_no_record_and_resumes(results):
     first = Counting(stop_at=4)
     with pytest.raises(KeyboardInterrupt):
