@@ -100,13 +100,15 @@ def format_table(rows: Sequence[dict], digits: int = 4) -> str:
                      for line in lines)
 
 
-def check_claim(claim: str, holds: bool, *, applies: bool = True, detail="",
+def check_claim(claim: str, holds, *, applies: bool = True, detail="",
                 why_not: str = "quick run") -> None:
-    """Assert a claim the prose makes and say so, or say why it was not checked; under
-    `make study` ($COURSE_STUDY) a failure is printed, so runs still get recorded."""
+    """Assert a claim the prose makes (``holds``: a bool, or a function giving one,
+    called only if the claim ``applies``) and say so, or say why it was not checked;
+    under `make study` ($COURSE_STUDY) a failure is printed, so runs get recorded."""
     if not applies:
         print(f"not checked ({why_not}): {claim}")
         return
+    holds = holds() if callable(holds) else holds
     if not holds and os.environ.get("COURSE_STUDY"):  # `make study` records on
         print(f"DOES NOT HOLD (the prose must change): {claim} {detail}")
         return

@@ -316,9 +316,10 @@ def _reusable(path: Path, partial: Path, wanted: set[str]):
 
 
 def _unchanged(record: dict | None, keys: list[str], parameters: dict) -> bool:
-    """Whether ``record`` holds exactly these runs, made with these parameters."""
+    """Whether ``record`` holds these runs, made with these parameters; it may hold
+    more (a sweep that grows, e.g. a widened rate grid, asks for a part again)."""
     asked = json.loads(_canonical(parameters))
-    return (record is not None and [r["key"] for r in record["runs"]] == keys
+    return (record is not None and set(keys) <= {r["key"] for r in record["runs"]}
             and record["provenance"]["parameters"] == asked)
 
 

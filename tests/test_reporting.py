@@ -198,3 +198,14 @@ def test_check_claim_fails_loudly_when_the_claim_is_false(capsys):
 def test_check_claim_skips_what_does_not_apply(capsys):
     check_claim("anything", False, applies=False)
     assert capsys.readouterr().out == "not checked (quick run): anything\n"
+
+
+def test_check_claim_calls_a_test_only_where_the_claim_applies(capsys):
+    """A claim about intervals, which a one-seed run does not have, is given as
+    a function: not called when the claim does not apply, called when it does."""
+    check_claim("an interval", lambda: None > 0, applies=False)
+    assert capsys.readouterr().out == "not checked (quick run): an interval\n"
+    check_claim("two is more than one", lambda: 2 > 1)
+    assert capsys.readouterr().out == "checked: two is more than one\n"
+    with pytest.raises(AssertionError, match="claim does not hold: one is more"):
+        check_claim("one is more", lambda: 1 > 2)

@@ -83,6 +83,18 @@ def test_a_second_study_runs_nothing_already_recorded(results):
     assert more.calls == [{"x": 4, "seed": 0}]
 
 
+def test_a_sweep_asked_in_part_again_keeps_its_whole_record(results):
+    """A sweep that grows (a rate grid widened pass by pass) asks for its first
+    part again on the next study: the record is kept whole, so that the later
+    parts are not run again either."""
+    make()
+    record = (results / "nb" / "part.json").read_bytes()
+    again = Counting()
+    assert [r["value"] for r in make(again, SPECS[:2])] == [10, 11]
+    assert again.calls == []
+    assert (results / "nb" / "part.json").read_bytes() == record
+
+
 def test_planned_sweeps_run_as_one_record_and_come_back_per_sweep(results):
     plan, run = study.Plan(), Counting()
     for x in (1, 2):  # two sweeps, e.g. one per size with its own rates
