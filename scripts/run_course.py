@@ -72,6 +72,7 @@ TINY_PARAMETERS = {
     "head_sizes": [5],
     "fine_tune_rates": [0.0001],
     "conv_rate_grid": [0.001],
+    "head_rate_grid": [0.001],
     "fine_tune_sizes": [5],
     "ten_digit_epochs": 1,
     "batchnorm_seeds": [0],
@@ -165,8 +166,7 @@ def pngs(notebook: Path, marker: str = "") -> list[bytes]:
     ]
 
 
-RUN_KEYS = ("method", "n_per_class", "seed", "epochs", "best_epoch", "hit_cap")
-RUN_KEYS += ("test_accuracy",)
+RUN_KEYS = "method n_per_class seed epochs best_epoch hit_cap test_accuracy".split()
 
 
 def summarize(artifacts: Path, parameters: dict, seconds: dict) -> dict:
@@ -194,13 +194,10 @@ def summarize(artifacts: Path, parameters: dict, seconds: dict) -> dict:
         "notebook_seconds": seconds,
         "your_own_data": read("your_own_data.json").get("comparisons"),
         "base_test_accuracy": base["test_accuracy"],
-        "feature_extraction_test_accuracy": transfer.get("feature_extraction", {}).get(
-            "test_accuracy"
-        ),
-        "fine_tuning_test_accuracy": transfer.get("fine_tuning", {}).get(
-            "test_accuracy"
-        ),
+        **{f"{k}_test_accuracy": transfer.get(k, {}).get("test_accuracy")
+           for k in ("feature_extraction", "fine_tuning")},
         "transfer_vs_scratch": sizes,
+        "second_split": compared.get("second_split"),  # 04's headline, another split
         "runs": [{k: run[k] for k in RUN_KEYS} for run in compared.get("runs", [])],
     }
 
@@ -255,20 +252,21 @@ def run(
 
 
 def print_summary(summary: dict, build: Path) -> None:
-    print("\nTest error, transfer vs scratch (mean over seeds), and the verdict")
+    print("\nTest error, transfer vs scratch (mean over seeds), the Holm verdict")
     for size, row in summary["transfer_vs_scratch"].items():
         low, high = row["interval_95"]
         interval = "" if low is None else f" [{100 * low:+.2f}, {100 * high:+.2f}]"
         print(
             f"  {size:>4} per digit: transfer {100 * row['transfer_error']:5.2f}%  "
-            f"scratch {100 * row['scratch_error']:5.2f}%  {row['verdict']}{interval}"
+            f"scratch {100 * row['scratch_error']:5.2f}%  "
+            f"{row['holm_verdict']}{interval}"
         )
     if summary.get("your_own_data"):
         print("\nNotebook 06, the UCI digits: paired differences in test accuracy")
         for row in summary["your_own_data"]:
             print(
                 f"  {row['comparison']:>28}, n={row['n']}: "
-                f"{100 * row['mean']:+.2f} points, {row['verdict']}"
+                f"{100 * row['mean']:+.2f} points, {row['holm_verdict']} (Holm)"
             )
     total = sum(summary["notebook_seconds"].values())
     print(

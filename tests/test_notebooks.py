@@ -140,6 +140,12 @@ BAD_PARAMETERS = [
         "largest_sizes=[1000] holds sizes not in sample_sizes",
     ),
     (
+        "04_transfer_vs_scratch",
+        {"second_split": [[1, 3], [3, 4]]},
+        "second_split=[[1, 3], [3, 4]]; give [source digits, target digits]",
+    ),
+    ("05_what_transfers", {"head_rate_grid": [0]}, "head_rate_grid=[0]"),
+    (
         "05_what_transfers",
         {"fine_tune_rates": [0.001, 0]},
         "fine_tune_rates=[0.001, 0]",

@@ -32,12 +32,13 @@ def test_every_record_is_whole_and_made_by_this_code(path: Path):
 
 
 def test_records_start_from_the_study_base_model():
-    """Each from the study's base model, or one kept beside it of the same name
-    (04's base models trained with other seeds, e.g. base_seed_1)."""
+    """Each from the study's base model, or one kept beside it whose name begins
+    the record's (04's other base models: base_seed_1, base_second_split...)."""
+    models = [p.stem for p in RESULTS_DIR.glob("*.keras")]
     for path in RECORDS:
         context = read_record(path)["provenance"]["context"]
-        kept = RESULTS_DIR / f"{path.stem}.json"
-        kept = kept if kept.is_file() else RESULTS_DIR / "base_model.json"
+        named = [m for m in models if path.stem.startswith(m)]
+        kept = RESULTS_DIR / f"{max(named, key=len, default='base_model')}.json"
         if "base_weights_digest" in context and path.parent.name != "06_your_own_data":
             digest = json.loads(kept.read_text())["weights_digest"]
             assert context["base_weights_digest"] == digest, path.name
@@ -113,3 +114,24 @@ def test_a_recorded_part_of_the_study_runs_again_the_same(tmp_path, monkeypatch)
                 if r["method"] == old["method"] and r["n_per_class"] == 10
             ]
             assert min(spread) - 0.01 <= new["test_accuracy"] <= max(spread) + 0.01
+
+
+def test_the_recorded_verdicts_follow_from_the_records():
+    """results/04_verdicts.json, the Holm-adjusted verdicts of 04's headline on
+    both digit splits, is what the analysis gives on the committed runs."""
+    from helpers.analysis import compare, holm
+
+    saved = json.loads((RESULTS_DIR / "04_verdicts.json").read_text())
+    made, folder = saved["parameters"], RESULTS_DIR / "04_transfer_vs_scratch"
+    runs = [r for r in read_record(folder / "runs.json")["runs"]
+            if r["n_per_class"] not in made["largest_sizes"]]  # and, those trained
+    runs += read_record(folder / "to_cap.json")["runs"]  # to the cap
+    table = holm(compare(runs, "transfer", "scratch"))
+    table.sort(key=lambda r: made["sample_sizes"].index(r["n_per_class"]))
+    assert table == saved["comparison"]
+    source, target = saved["parameters"]["second_split"]
+    second = [row for name in ("base_second_split", "base_second_split_to_cap")
+              for row in read_record(folder / f"{name}.json")["runs"]]
+    again = holm(compare(second, "transfer", "scratch"))
+    shown = [r for r in saved["second_split"] if r["split"] == f"{source} → {target}"]
+    assert [{k: r[k] for k in again[0]} for r in shown] == again
