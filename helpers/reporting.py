@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -100,8 +101,47 @@ def format_table(rows: Sequence[dict], digits: int = 4) -> str:
                      for line in lines)
 
 
+def is_default_run(notebook: str, namespace: dict,
+                where: Sequence[str] = ("artifacts_dir", "rerun")) -> bool:
+    """True when every parameter has the value written in the parameters cell of
+    ``notebook``.ipynb (in the kernel's folder): the run whose claims the prose makes.
+    The parameters in ``where`` say where results go, not what they are."""
+    path = Path(f"{notebook}.ipynb")
+    if not path.is_file():
+        print(f"{path} is not in {Path.cwd()}: its claims are not checked")
+        return False
+    cell = next(c for c in json.loads(path.read_text())["cells"]
+                if "parameters" in c["metadata"].get("tags", []))
+    defaults = {node.targets[0].id: ast.literal_eval(node.value)
+                for node in ast.parse("".join(cell["source"])).body
+                if isinstance(node, ast.Assign)}
+    return all(namespace.get(name, ...) == value
+               for name, value in defaults.items() if name not in where)
+
+
+def check_parameters(namespace: dict, **kinds: str) -> None:
+    """Check each named parameter by its kind: count (>= 1), seed (>= 0), rate,
+    fraction, cap; "counts", "seeds" ... for a list of them; a trailing "?" also
+    takes None. A bad value raises ValueError naming the parameter and value."""
+    from helpers.data import check_cap, check_fraction
+    from helpers.training import check_count, check_list, check_rate
+
+    def seed(name, value):
+        return check_count(name, value, minimum=0)
+
+    checks = {"count": check_count, "seed": seed, "rate": check_rate,
+              "fraction": check_fraction, "cap": check_cap}
+    for kind, check in list(checks.items()):  # a list of each, e.g. "seeds"
+        checks[f"{kind}s"] = lambda name, value, check=check: check_list(name, value,
+                                                                        check)
+    for name, kind in kinds.items():
+        value = namespace[name]
+        if not (kind.endswith("?") and value is None):
+            checks[kind.rstrip("?")](name, value)
+
+
 def check_claim(claim: str, holds, *, applies: bool = True, detail="",
-                why_not: str = "quick run") -> None:
+                why_not: str = "other parameters") -> None:
     """Assert a claim the prose makes (``holds``: a bool, or a function giving one,
     called only if the claim ``applies``) and say so, or say why it was not checked;
     under `make study` ($COURSE_STUDY) a failure is printed, so runs get recorded."""
@@ -112,5 +152,6 @@ def check_claim(claim: str, holds, *, applies: bool = True, detail="",
     if not holds and os.environ.get("COURSE_STUDY"):  # `make study` records on
         print(f"DOES NOT HOLD (the prose must change): {claim} {detail}")
         return
-    assert holds, f"claim does not hold: {claim} {detail}".strip()
+    if not holds:
+        raise AssertionError(f"claim does not hold: {claim} {detail}".strip())
     print(f"checked: {claim}")

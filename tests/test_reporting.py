@@ -15,6 +15,8 @@ from helpers.reporting import (
     ArtifactError,
     artifacts_path,
     check_claim,
+    check_parameters,
+    is_default_run,
     format_table,
     load_model,
     load_record,
@@ -197,15 +199,57 @@ def test_check_claim_fails_loudly_when_the_claim_is_false(capsys):
 
 def test_check_claim_skips_what_does_not_apply(capsys):
     check_claim("anything", False, applies=False)
-    assert capsys.readouterr().out == "not checked (quick run): anything\n"
+    assert capsys.readouterr().out == "not checked (other parameters): anything\n"
 
 
 def test_check_claim_calls_a_test_only_where_the_claim_applies(capsys):
     """A claim about intervals, which a one-seed run does not have, is given as
     a function: not called when the claim does not apply, called when it does."""
     check_claim("an interval", lambda: None > 0, applies=False)
-    assert capsys.readouterr().out == "not checked (quick run): an interval\n"
+    assert capsys.readouterr().out == "not checked (other parameters): an interval\n"
     check_claim("two is more than one", lambda: 2 > 1)
     assert capsys.readouterr().out == "checked: two is more than one\n"
     with pytest.raises(AssertionError, match="claim does not hold: one is more"):
         check_claim("one is more", lambda: 1 > 2)
+
+
+def write_parameters(folder, source):
+    cell = {"cell_type": "code", "metadata": {"tags": ["parameters"]},
+            "source": source, "outputs": [], "execution_count": None}
+    (folder / "nb.ipynb").write_text(json.dumps({"cells": [cell]}))
+
+
+def test_is_default_run_compares_every_parameter_with_the_parameters_cell(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_parameters(tmp_path, "digits = [0, 1]  # a comment\nsize = None\n"
+                     "rerun = False\nartifacts_dir = None\n")
+    default = {"digits": [0, 1], "size": None, "rerun": False, "artifacts_dir": None}
+    assert is_default_run("nb", default)
+    assert is_default_run("nb", {**default, "rerun": True, "artifacts_dir": "x"})
+    assert not is_default_run("nb", {**default, "digits": [1, 0]})
+    assert not is_default_run("nb", {**default, "size": 0})
+    assert not is_default_run("nb", {"digits": [0, 1]})  # size never set
+
+
+def test_is_default_run_is_false_where_the_notebook_is_not_found(tmp_path, monkeypatch,
+                                                              capsys):
+    monkeypatch.chdir(tmp_path)
+    assert not is_default_run("absent", {})
+    assert "absent.ipynb is not in" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "message"),
+    [("count", 0, "n=0"), ("seeds", [0, -1], "n"), ("rate", -1.0, "n=-1.0"),
+     ("rates", [], "n=\\[\\]"), ("fraction", 1.5, "n"), ("cap", 0, "n"),
+     ("count", None, "n=None")],
+)
+def test_check_parameters_names_the_bad_parameter(kind, value, message):
+    with pytest.raises(ValueError, match=message):
+        check_parameters({"n": value}, n=kind)
+
+
+def test_check_parameters_accepts_good_values_and_none_where_allowed():
+    check_parameters({"a": 3, "b": [0, 4], "c": None, "d": [1e-3], "e": 0.1},
+                     a="count", b="seeds", c="count?", d="rates", e="fraction")
