@@ -2,11 +2,10 @@
 
 The student edition is every NN_*.ipynb of the source folder (default: the
 committed notebooks/) with the exercise solutions removed and all outputs
-cleared, plus a one-paragraph README.md.  Solutions are the cells tagged
-``solution``; nbconvert's TagRemovePreprocessor removes them (and any
-``injected-parameters`` cell papermill added), its ClearOutputPreprocessor
-clears the outputs and execution counts, and what papermill or JupyterLab left
-in the metadata (run times, papermill's record) is dropped.  Every notebook is
+cleared, plus a one-paragraph README.md.  Cells tagged ``solution`` are removed
+(nbconvert's TagRemovePreprocessor, with papermill's ``injected-parameters``);
+nbgrader-style ``### BEGIN/END SOLUTION`` regions become ``...`` starters;
+outputs, execution counts and run metadata are cleared.  Every notebook is
 validated with nbformat before it is written.
 
 The edition is built in a temporary folder next to <out> and replaces <out> as
@@ -28,6 +27,8 @@ from pathlib import Path
 import nbformat
 from nbconvert.preprocessors import ClearOutputPreprocessor, TagRemovePreprocessor
 
+from helpers.exercises import starter
+
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "notebooks"
 DEFAULT_OUT = REPO / "build" / "student"
@@ -45,10 +46,9 @@ README = """\
 # Transfer learning with MNIST: student edition
 
 These are the course notebooks 01 to 06 with the worked solutions of the
-exercises removed and every output cleared, so that each result appears only
-when you run the cell yourself and each exercise is yours to predict, write and
-run (add a code cell under the question); the full notebooks, solutions and
-outputs included, are in the `notebooks/` folder of the course repository, and
+exercises removed and every output cleared: each result appears only when you
+run the cell, and each `...` in an exercise is yours to fill. The full notebooks,
+solutions and outputs included, are in `notebooks/` of the course repository;
 `make student` writes this edition again from them.  Open these notebooks in
 JupyterLab with the course's environment, e.g. from the repository root
 `.venv/bin/jupyter lab --notebook-dir=build/student` (`make lab` opens the full
@@ -89,6 +89,7 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.metadata.pop(key, None)
         if cell.cell_type == "code":  # ClearOutputPreprocessor's job; made sure
             cell.outputs, cell.execution_count = [], None
+            cell.source = starter(cell.source)  # solution regions: `...` to fill
     return nb
 
 

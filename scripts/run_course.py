@@ -169,6 +169,15 @@ def pngs(notebook: Path, marker: str = "") -> list[bytes]:
 RUN_KEYS = "method n_per_class seed epochs best_epoch hit_cap test_accuracy".split()
 
 
+def named(value):
+    """The course's name for a method in what a reader sees (records say "transfer")."""
+    if isinstance(value, dict | list):
+        return ({k: named(v) for k, v in value.items()} if isinstance(value, dict)
+                else [named(v) for v in value])
+    is_text = isinstance(value, str)
+    return value.replace("transfer", "feature extraction") if is_text else value
+
+
 def summarize(artifacts: Path, parameters: dict, seconds: dict) -> dict:
     """The run's headline numbers, read from the artifacts the notebooks wrote."""
 
@@ -179,26 +188,25 @@ def summarize(artifacts: Path, parameters: dict, seconds: dict) -> dict:
     base, transfer = read("base_model.json"), read("transfer.json")
     compared = read("transfer_vs_scratch.json")
     sizes = {}
-    for row in compared["comparison"]:
+    for row in compared.get("comparison", []):
         size = "all" if row["n_per_class"] is None else str(row["n_per_class"])
         sizes[size] = {
-            "transfer_error": 1 - row["transfer"],
+            "feature_extraction_error": 1 - row["transfer"],
             "scratch_error": 1 - row["scratch"],
             "difference": row["mean"],
             "interval_95": [row["low"], row["high"]],
-            "verdict": row["verdict"],
-            **{k: row.get(k) for k in ("p", "holm_p", "holm_verdict")},
+            **{k: row.get(k) for k in ("verdict", "holm_verdict", "p", "holm_p")},
         }
     return {
         "parameters": parameters,
         "notebook_seconds": seconds,
         "your_own_data": read("your_own_data.json").get("comparisons"),
-        "base_test_accuracy": base["test_accuracy"],
+        "base_test_accuracy": base.get("test_accuracy"),
         **{f"{k}_test_accuracy": transfer.get(k, {}).get("test_accuracy")
            for k in ("feature_extraction", "fine_tuning")},
-        "transfer_vs_scratch": sizes,
-        "second_split": compared.get("second_split"),  # 04's headline, another split
-        "runs": [{k: run[k] for k in RUN_KEYS} for run in compared.get("runs", [])],
+        "feature_extraction_vs_scratch": named(sizes),
+        "second_split": named(compared.get("second_split")),  # 04's, another split
+        "runs": [{k: named(r[k]) for k in RUN_KEYS} for r in compared.get("runs", [])],
     }
 
 
@@ -226,9 +234,18 @@ def run(
             for name in names:
                 executed = folders["notebooks"] / f"{name}.ipynb"
                 given = parameters.get(name, {})
-                seconds[name] = round(
-                    execute(name, executed, given, folders["artifacts"], source)
-                )
+                try:
+                    seconds[name] = round(
+                        execute(name, executed, given, folders["artifacts"], source))
+                except papermill.PapermillExecutionError as error:
+                    if given.get("rerun") or name not in STUDY or error.ename not in (
+                            "StudyError", "ArtifactError"):
+                        raise
+                    print(f"\n{name} and the notebooks after it were skipped: the "
+                          "study holds no runs for these parameters. Add `-p rerun "
+                          "True` to make them (hours), or QUICK=1 for tiny ones.",
+                          flush=True)
+                    return
                 for i, png in enumerate(pngs(executed), start=1):
                     (folders["figures"] / f"{name}_fig{i:02d}.png").write_bytes(png)
                 print(f"    {name} done in {seconds[name]} s", flush=True)
@@ -252,12 +269,14 @@ def run(
 
 
 def print_summary(summary: dict, build: Path) -> None:
-    print("\nTest error, transfer vs scratch (mean over seeds), the Holm verdict")
-    for size, row in summary["transfer_vs_scratch"].items():
+    if summary["feature_extraction_vs_scratch"]:
+        print("\nTest error, feature extraction vs scratch (mean over seeds), Holm")
+    for size, row in summary["feature_extraction_vs_scratch"].items():
         low, high = row["interval_95"]
         interval = "" if low is None else f" [{100 * low:+.2f}, {100 * high:+.2f}]"
+        extraction = 100 * row["feature_extraction_error"]
         print(
-            f"  {size:>4} per digit: transfer {100 * row['transfer_error']:5.2f}%  "
+            f"  {size:>4} per digit: feature extraction {extraction:5.2f}%  "
             f"scratch {100 * row['scratch_error']:5.2f}%  "
             f"{row['holm_verdict']}{interval}"
         )
@@ -305,34 +324,16 @@ def run_in_place(names: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny parameters")
-    parser.add_argument(
-        "--in-place",
-        action="store_true",
-        help="re-execute the committed notebooks (make notebooks)",
-    )
+    parser.add_argument("--in-place", action="store_true",
+                        help="re-execute the committed notebooks (make notebooks)")
     parser.add_argument("--study", action="store_true", help="make the study")
     parser.add_argument("--build-dir", default=None)
-    parser.add_argument(
-        "--source",
-        default=str(NOTEBOOK_DIR),
-        help="folder of the notebooks to run (e.g. the student edition)",
-    )
-    parser.add_argument(
-        "--from",
-        dest="first",
-        choices=NOTEBOOKS,
-        default=NOTEBOOKS[0],
-        help="with --in-place: start at this notebook",
-    )
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="a notebook parameter",
-    )
+    parser.add_argument("--source", default=str(NOTEBOOK_DIR),
+                        help="folder of the notebooks to run (e.g. build/student)")
+    parser.add_argument("--from", dest="first", choices=NOTEBOOKS, default=NOTEBOOKS[0],
+                        help="with --in-place: start at this notebook")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"), help="a notebook parameter")
     args = parser.parse_args(argv)
     # papermill logs every cell's output (the sweeps' progress lines among them)
     # at INFO: show it, so that a long run is never silent.

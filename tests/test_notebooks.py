@@ -93,7 +93,7 @@ def test_quick_run_of_every_notebook_writes_a_consistent_build(tmp_path, monkeyp
     assert list((build / "figures").glob("*.png"))
     summary = json.loads((build / "summary.json").read_text())
     assert summary["parameters"]["04_transfer_vs_scratch"]["target_digits"] == [0, 1, 2]
-    assert set(summary["transfer_vs_scratch"]) == {"5", "all"}
+    assert set(summary["feature_extraction_vs_scratch"]) == {"5", "all"}
     for run in summary["runs"]:
         assert run["epochs"] <= 3 and 1 <= run["best_epoch"] <= run["epochs"]
         assert run["test_accuracy"] > 1 / 3  # above chance for three digits

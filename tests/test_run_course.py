@@ -100,7 +100,8 @@ def test_a_run_replaces_build_only_when_it_finished(tmp_path, fake_notebooks, ca
     fake_notebooks.clear()
     assert run_course.main(["--build-dir", str(build)]) == 0
     summary = json.loads((build / "summary.json").read_text())
-    assert summary["transfer_vs_scratch"]["5"]["verdict"] == "transfer better"
+    verdict = summary["feature_extraction_vs_scratch"]["5"]["verdict"]
+    assert verdict == "feature extraction better"
     notebooks = sorted(p.stem for p in (build / "notebooks").iterdir())
     assert notebooks == run_course.NOTEBOOKS
     assert sorted(p.name for p in tmp_path.iterdir()) == ["build"]
@@ -166,3 +167,34 @@ def test_quick_runs_lanes_of_recorded_runs_or_tiny_live_runs_in_order(
         assert all(
             p == {**run_course.TINY_PARAMETERS, "seeds": [0]} for p in given.values()
         )
+
+
+def test_other_parameters_without_records_skip_the_study_notebooks(
+        monkeypatch, tmp_path, capsys):
+    """`make run PARAMS=...` on parameters the study never recorded runs 01-03 and
+    says why 04-06 did not run, and what would run them."""
+    def execute(name, target, parameters, artifacts, source=None):
+        if name == "04_transfer_vs_scratch":
+            raise papermill.PapermillExecutionError(
+                0, 1, "", "StudyError", "no run for these parameters", [])
+        assert name < "04", f"{name} ran after 04 was skipped"
+        target.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
+                                      "nbformat_minor": 5}))
+        return 1.0
+
+    monkeypatch.setattr(run_course, "execute", execute)
+    build = tmp_path / "build"
+    argv = ["--build-dir", str(build), "-p", "target_digits", "[0, 2, 4, 6, 8]"]
+    assert run_course.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "04_transfer_vs_scratch and the notebooks after it were skipped" in out
+    assert "-p rerun True" in out
+    summary = json.loads((build / "summary.json").read_text())
+    assert list(summary["notebook_seconds"]) == run_course.NOTEBOOKS[:3]
+    assert summary["feature_extraction_vs_scratch"] == {}
+    def failing(name, *args, **kwargs):
+        raise papermill.PapermillExecutionError(0, 1, "", "AssertionError", "claim", [])
+
+    monkeypatch.setattr(run_course, "execute", failing)
+    with pytest.raises(papermill.PapermillExecutionError):  # any other failure stops
+        run_course.main(argv)

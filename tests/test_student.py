@@ -13,6 +13,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from helpers.exercises import BEGIN, starter
 from scripts import make_student
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,11 +76,13 @@ def test_only_the_solutions_are_removed(edition):
     for path in written:
         full = nbformat.read(COMMITTED / path.name, as_version=4)
         student = nbformat.read(path, as_version=4)
-        solutions = [cell for cell in full.cells if "solution" in tags(cell)]
-        assert solutions, f"{path.name} has no cell tagged 'solution'"
+        solutions = [cell for cell in full.cells
+                     if "solution" in tags(cell) or BEGIN in cell.source]
+        assert solutions, f"{path.name} has no solution"
         kept = [cell for cell in full.cells if "solution" not in tags(cell)]
         assert [c.id for c in student.cells] == [c.id for c in kept], path.name
-        assert [c.source for c in student.cells] == [c.source for c in kept]
+        assert [c.source for c in student.cells] == [starter(c.source) for c in kept]
+        assert all(BEGIN not in c.source for c in student.cells), path.name
         parameters = [c for c in student.cells if "parameters" in tags(c)]
         assert len(parameters) == 1, path.name
         headings = exercise_headings(full)
