@@ -13,8 +13,8 @@ from helpers.training import check_count, check_list
 
 
 def check_sizes(name: str, sizes, task: Task, seeds, part: str = "train") -> None:
-    """ValueError unless ``sizes`` lists images per class (>= 1, or None: all) that
-    the task's ``part`` holds, and ``seeds`` lists integers >= 0."""
+    """ValueError unless ``sizes`` are images per class (>= 1; None: all) that the
+    task's ``part`` holds and ``seeds`` are integers >= 0."""
     pool = min(np.bincount(task.y_train if part == "train" else task.y_val))
 
     def size(_, n):
@@ -24,10 +24,8 @@ def check_sizes(name: str, sizes, task: Task, seeds, part: str = "train") -> Non
         if n > pool:
             raise ValueError(f"the task's {part} part has only {pool} images of "
                              f"its rarest class: use at most {pool}")
-
     check_list(name, sizes, size)
     check_list("seeds", seeds, lambda n, v: check_count(n, v, minimum=0))
-
 
 def best_rates(rows: Sequence[dict]) -> dict[str, float]:
     """Each method's learning rate with the best mean validation (not test) accuracy."""
@@ -36,7 +34,6 @@ def best_rates(rows: Sequence[dict]) -> dict[str, float]:
         by_rate = scores.setdefault(row["method"], {})
         by_rate.setdefault(row["learning_rate"], []).append(row["best_val_accuracy"])
     return {m: max(r, key=lambda rate: np.mean(r[rate])) for m, r in scores.items()}
-
 
 def paired_difference(values_a: Sequence[float], values_b: Sequence[float]) -> dict:
     """Mean of ``a - b`` over paired runs, its 95% t-interval and p-value, and a
@@ -58,10 +55,9 @@ def paired_difference(values_a: Sequence[float], values_b: Sequence[float]) -> d
     return {"pairs": k, "mean": mean, "low": low, "high": high, "p": p,
             "verdict": verdict}
 
-
 def compare(rows: Sequence[dict], a: str, b: str, key: str = "test_accuracy") -> list:
-    """:func:`paired_difference` of methods ``a`` and ``b`` at each size (in the
-    order of ``rows``), the runs paired by seed; verdicts name the methods."""
+    """:func:`paired_difference` of methods ``a`` and ``b`` per size (in the order of
+    ``rows``), runs paired by seed; verdicts name the methods."""
     table = []
     for n in dict.fromkeys(row["n_per_class"] for row in rows):
         by_seed = {m: {r["seed"]: r[key] for r in rows
@@ -75,22 +71,19 @@ def compare(rows: Sequence[dict], a: str, b: str, key: str = "test_accuracy") ->
                       b: float(np.mean(second)), **result})
     return table
 
-
 def rates_per_size(tuning: Sequence[dict], sizes, all_size: float) -> dict:
-    """For each of ``sizes``, each method's rate chosen by :func:`best_rates` at the
-    tuning size nearest to it on a log scale (None, all the images: ``all_size``)."""
+    """For each of ``sizes``, the :func:`best_rates` of the tuning size nearest on a
+    log scale (None, all the images, counts as ``all_size``)."""
     chosen = {n: best_rates([r for r in tuning if r["n_per_class"] == n])
               for n in dict.fromkeys(r["n_per_class"] for r in tuning)}
 
     def log(n):
         return np.log(all_size if n is None else n)
-
     return {n: chosen[min(chosen, key=lambda t: abs(log(t) - log(n)))] for n in sizes}
 
-
 def holm(table: Sequence[dict], level: float = 0.05) -> list[dict]:
-    """The rows of a :func:`compare` table read together: each p-value Holm-adjusted
-    over the rows that have one, and the verdict that adjusted p-value allows."""
+    """A :func:`compare` table with Holm-adjusted p-values (over the rows that have
+    one) and the verdicts they allow."""
     ranked = sorted((r["p"], i) for i, r in enumerate(table) if r["p"] is not None)
     adjusted, running = {}, 0.0
     for rank, (p, i) in enumerate(ranked):
@@ -100,10 +93,9 @@ def holm(table: Sequence[dict], level: float = 0.05) -> list[dict]:
              if adjusted.get(i, 0.0) < level else "cannot tell"}
             for i, r in enumerate(table)]
 
-
 def left_by_patience(curve: Sequence[float], patience: int) -> float:
-    """Validation accuracy a run to the cap (``curve``) would have left behind had
-    early stopping with ``patience`` ended it: best overall minus best before it."""
+    """Validation accuracy lost had early stopping with ``patience`` ended a run to the
+    cap (``curve``): best overall minus best before stopping."""
     best, waited = 0, 0
     for epoch, value in enumerate(curve):
         if value > curve[best]:
@@ -112,10 +104,9 @@ def left_by_patience(curve: Sequence[float], patience: int) -> float:
             return max(curve) - curve[best]
     return 0.0
 
-
 def prediction_interval(values: Sequence[float], level: float = 0.95) -> tuple:
-    """Where one more run would fall with probability ``level``, if runs vary as
-    ``values`` do (normal, unknown spread): mean ± t·s·√(1 + 1/k)."""
+    """Where one more run falls with probability ``level``, if runs vary as ``values``
+    do (normal, unknown spread): mean ± t·s·√(1 + 1/k)."""
     k, spread = len(values), float(np.std(values, ddof=1))
     half = stats.t.ppf((1 + level) / 2, k - 1) * spread * np.sqrt(1 + 1 / k)
     return float(np.mean(values) - half), float(np.mean(values) + half)

@@ -13,7 +13,6 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
-
 IDX_SHA256 = {  # SHA-256 of the uncompressed files, as LeCun et al. published them
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738"
     "ad16aec93bde7f9b65e87a2fc25776db",
@@ -26,17 +25,14 @@ IDX_SHA256 = {  # SHA-256 of the uncompressed files, as LeCun et al. published t
 }
 NPZ_NAME = "mnist.npz"
 NPZ_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
-
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 class DataIntegrityError(RuntimeError):
     """A data file exists but its content is not the published MNIST."""
 
-
 class DataUnavailableError(RuntimeError):
     """No source could provide MNIST."""
-
 
 def sha256_of(path: Path) -> str:
     """Hex SHA-256 of a file's bytes (of the decompressed bytes for ``.gz``)."""
@@ -47,17 +43,14 @@ def sha256_of(path: Path) -> str:
             digest.update(block)
     return digest.hexdigest()
 
-
 def verify_file(path: Path, expected: str) -> None:
     """Raise DataIntegrityError unless ``path`` has the expected SHA-256."""
     actual = sha256_of(path)
     if actual != expected:
         raise DataIntegrityError(
             f"MNIST file {path} is corrupted or truncated:\n"
-            f"  expected SHA-256 {expected}\n"
-            f"  actual   SHA-256 {actual}\n"
+            f"  expected SHA-256 {expected}\n  actual   SHA-256 {actual}\n"
             f"It was not used. Delete it and run `make data` to fetch a good copy.")
-
 
 def parse_idx(path: Path) -> np.ndarray:
     """An IDX file (raw or .gz) as a uint8 array of the shape its header states."""
@@ -79,11 +72,9 @@ def parse_idx(path: Path) -> np.ndarray:
                          f"shape {shape}, file holds {len(raw) - header}")
     return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
 
-
 def _idx_path(folder: Path, name: str) -> Path | None:
     found = [p for p in (folder / name, folder / f"{name}.gz") if p.is_file()]
     return found[0] if found else None
-
 
 def _load_idx_folder(folder: Path) -> Arrays:
     paths = {name: _idx_path(folder, name) for name in IDX_SHA256}
@@ -93,12 +84,10 @@ def _load_idx_folder(folder: Path) -> Arrays:
     return ((arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]),
             (arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]))
 
-
 def _load_npz(path: Path) -> Arrays:
     verify_file(path, NPZ_SHA256)
     with np.load(path) as f:
         return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
-
 
 def load_local(folder: Path) -> Arrays | None:
     """Load verified MNIST from a folder, or None when the folder holds none."""
@@ -107,7 +96,6 @@ def load_local(folder: Path) -> Arrays | None:
     if (folder / NPZ_NAME).is_file():
         return _load_npz(folder / NPZ_NAME)
     return None
-
 
 def load_mnist(data_dir: Path | None = None) -> Arrays:
     """Verified uint8 MNIST :data:`Arrays` from ``data_dir`` (data/) or $MNIST_DIR."""
@@ -122,7 +110,6 @@ def load_mnist(data_dir: Path | None = None) -> Arrays:
     shown = " or ".join(str(f) for f in folders)
     raise DataUnavailableError(f"No MNIST in {shown}. Run `make data` first "
                                "(it fetches and verifies the files).")
-
 
 def check_digits(digits: Sequence[int], name: str) -> list[int]:
     """``digits`` as a list, or ValueError unless they are 2+ distinct digits 0-9."""
@@ -141,7 +128,6 @@ def check_digits(digits: Sequence[int], name: str) -> list[int]:
         raise ValueError(f"{name}={list(digits)!r} has one digit; give 2 or more")
     return [int(d) for d in digits]
 
-
 def check_digit_split(source_digits, target_digits) -> tuple[list[int], list[int]]:
     """Validate the two digit lists of a transfer experiment (each, and disjoint)."""
     source = check_digits(source_digits, "source_digits")
@@ -152,7 +138,6 @@ def check_digit_split(source_digits, target_digits) -> tuple[list[int], list[int
                          f"in {shared}; the two tasks must use disjoint digits")
     return source, target
 
-
 def select_digits(x: np.ndarray, y: np.ndarray, digits: Sequence[int]):
     """Keep the examples of ``digits``; relabel digit ``digits[i]`` as class ``i``."""
     digits = check_digits(digits, "digits")
@@ -161,11 +146,9 @@ def select_digits(x: np.ndarray, y: np.ndarray, digits: Sequence[int]):
     mask = lookup[y] >= 0
     return x[mask], lookup[y[mask]].astype(np.uint8)
 
-
 def class_counts(y: np.ndarray, n_classes: int) -> list[int]:
     """Number of examples per class label 0..n_classes-1."""
     return np.bincount(y, minlength=n_classes).astype(int).tolist()
-
 
 def sample_per_class(x: np.ndarray, y: np.ndarray, n_per_class: int, seed: int):
     """``n_per_class`` examples of every class, drawn without replacement, seeded."""
@@ -185,7 +168,6 @@ def sample_per_class(x: np.ndarray, y: np.ndarray, n_per_class: int, seed: int):
     picked.sort()  # keep the original order; the training loop shuffles
     return x[picked], y[picked]
 
-
 def _quotas(counts: np.ndarray, total: int) -> np.ndarray:
     """Share ``total`` among classes in proportion to ``counts`` (largest remainder)."""
     exact = counts * (total / counts.sum())
@@ -194,12 +176,10 @@ def _quotas(counts: np.ndarray, total: int) -> np.ndarray:
     quotas[remainder_order[: total - quotas.sum()]] += 1
     return quotas
 
-
 def stratified_split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     """``(x, y)`` kept and ``(x, y)`` held out: ``fraction`` of every class, seeded."""
     check_fraction("validation_fraction", fraction)
     return _split_off(x, y, int(round(fraction * len(y))), seed)
-
 
 def _split_off(x: np.ndarray, y: np.ndarray, n_out: int, seed: int):
     classes, counts = np.unique(y, return_counts=True)
@@ -209,14 +189,12 @@ def _split_off(x: np.ndarray, y: np.ndarray, n_out: int, seed: int):
         out[rng.choice(np.flatnonzero(y == c), quota, replace=False)] = True
     return (x[~out], y[~out]), (x[out], y[out])
 
-
 def check_fraction(name: str, value) -> float:
     """``value`` if it is a number strictly between 0 and 1, else ValueError."""
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if not number or not 0 < value < 1:
         raise ValueError(f"{name}={value!r}; it must be a number between 0 and 1")
     return float(value)
-
 
 def check_cap(name: str, value) -> int | None:
     """``value`` if it is None or an integer >= 20, else ValueError naming ``name``."""
@@ -225,7 +203,6 @@ def check_cap(name: str, value) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 20:
         raise ValueError(f"{name}={value!r}; use None (all images) or an integer >= 20")
     return int(value)
-
 
 def cap_samples(x: np.ndarray, y: np.ndarray, max_samples: int | None, seed: int):
     """Exactly ``max_samples`` examples (or all, for None), class shares kept."""
@@ -242,16 +219,13 @@ def cap_samples(x: np.ndarray, y: np.ndarray, max_samples: int | None, seed: int
     (_, _), (x_kept, y_kept) = _split_off(x, y, max_samples, seed)
     return x_kept, y_kept
 
-
 def to_model_input(images: np.ndarray) -> np.ndarray:
     """uint8 images (N, 28, 28) -> float32 in [0, 1], shape (N, 28, 28, 1)."""
     return (images.astype(np.float32) / 255.0)[..., np.newaxis]
 
-
 @dataclass(frozen=True)
 class Task:
     """One task: its digits (digit ``digits[i]`` has label ``i``) and its parts."""
-
     digits: list[int]
     x_train: np.ndarray
     y_train: np.ndarray
@@ -274,7 +248,6 @@ class Task:
         parts = {"train": self.y_train, "validation": self.y_val, "test": self.y_test}
         return {part: dict(zip(self.digits, class_counts(y, self.n_classes),
                                strict=True)) for part, y in parts.items()}
-
 
 def make_task(mnist: Arrays, digits: Sequence[int], *, validation_fraction: float,
               max_train_samples: int | None, seed: int) -> Task:

@@ -33,7 +33,6 @@ MOVING = ("conv1", "conv2", "dense", "output")  # the layers with weights
 @dataclass(frozen=True)
 class Method:
     """How a run starts: layers copied and frozen (both convolutions: a cached head)."""
-
     name: str
     copied: tuple[str, ...] = ()
     frozen: tuple[str, ...] = ()
@@ -54,19 +53,15 @@ class Method:
                 model.get_layer(name).trainable = False
         return model
 
-
 TRANSFER = Method("transfer", copied=CONVOLUTIONS, frozen=CONVOLUTIONS)
 SCRATCH = Method("scratch")
-
 
 @dataclass(frozen=True)
 class Budget:
     """When a run stops: ``patience`` epochs without progress, or ``max_epochs``."""
-
     max_epochs: int
     patience: int
     batch_size: int = 128
-
 
 def endless_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Dataset:
     """(x, y) in endless reshuffled batches: no short epochs (as arrays would give)."""
@@ -74,7 +69,6 @@ def endless_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Da
     return (tf.data.Dataset.range(len(y)).shuffle(len(y)).repeat()
             .batch(min(batch_size, len(y)))
             .map(lambda i: (tf.gather(images, i), tf.gather(labels, i))))
-
 
 def fit_until_stopped(model, train, validation, *, optimizer: str, learning_rate: float,
                       budget: Budget, initial_epoch: int = 0) -> dict:
@@ -94,12 +88,10 @@ def fit_until_stopped(model, train, validation, *, optimizer: str, learning_rate
             "hit_cap": len(curve) == budget.max_epochs,
             "best_val_accuracy": max(curve), "val_accuracy": curve}
 
-
 def predict_classes(model: keras.Model, x: np.ndarray, batch: int = 1024) -> np.ndarray:
     """Each row's likeliest class; not by `predict`, which retraces for every model."""
     scores = (model(x[i : i + batch], training=False) for i in range(0, len(x), batch))
     return np.concatenate([np.argmax(keras.ops.convert_to_numpy(s), 1) for s in scores])
-
 
 def draw_sample(task: Task, n: int | None, seed: int, validation_per_class: int):
     """Indices of a run's images: training (``n`` per class, None: all), validation."""
@@ -110,12 +102,10 @@ def draw_sample(task: Task, n: int | None, seed: int, validation_per_class: int)
     val, _ = sample_per_class(val, task.y_val, validation_per_class, seed)
     return train, val
 
-
 def kernels(model: keras.Model) -> dict[str, np.ndarray]:
     """Copies of the kernel of every layer of :data:`MOVING` that ``model`` has."""
     names = {layer.name for layer in model.layers}
     return {n: model.get_layer(n).get_weights()[0] for n in MOVING if n in names}
-
 
 def relative_change(before: dict[str, np.ndarray], model: keras.Model) -> dict:
     """||after - before|| / ||before|| per kernel in ``before`` that ``model`` has."""
@@ -123,11 +113,9 @@ def relative_change(before: dict[str, np.ndarray], model: keras.Model) -> dict:
     return {n: float(np.linalg.norm(after[n] - w) / np.linalg.norm(w))
             for n, w in before.items() if n in after}
 
-
 @dataclass
 class Setting:
     """What every run of a sweep shares, and the task's features once computed."""
-
     base: keras.Model
     task: Task
     optimizer: str
@@ -168,7 +156,6 @@ class Setting:
                                      strict=True))
         return self.features
 
-
 def one_run(setting: Setting, spec: dict) -> dict:
     """The row of the run ``spec`` describes: sample, build, fit until stopped, test."""
     task, budget = setting.task, Budget(spec["max_epochs"], spec["patience"],
@@ -195,7 +182,6 @@ def one_run(setting: Setting, spec: dict) -> dict:
             "moved": relative_change(before, model),
             "seconds": round(time.perf_counter() - start, 1), **run}
 
-
 def sweep(study: Study, name: str, methods: Sequence[Method], setting: Setting, *,
           sizes: Sequence[int | None], seeds: Sequence[int],
           rates: dict[str, float]) -> list[dict]:
@@ -211,7 +197,6 @@ def sweep(study: Study, name: str, methods: Sequence[Method], setting: Setting, 
              for rate in np.atleast_1d(rates[m.name]).tolist()]
     return study.runs(name, specs, functools.partial(one_run, setting),
                       context=setting.context(), describe=_label)
-
 
 def _label(spec: dict) -> str:
     n = "all" if spec["n_per_class"] is None else spec["n_per_class"]

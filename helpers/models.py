@@ -20,7 +20,6 @@ def _layers(n_classes: int) -> list[keras.layers.Layer]:
             L.Dropout(0.5, name="head_dropout"), L.Dense(n_classes, name="output"),
             L.Activation("softmax", name="softmax")]
 
-
 LAYERS = tuple(layer.name for layer in _layers(2))
 FEATURE_LAYERS, CLASSIFICATION_LAYERS = LAYERS[:7], LAYERS[7:]
 CONVOLUTIONS = ("conv1", "conv2")
@@ -29,7 +28,6 @@ CONVOLUTIONS = ("conv1", "conv2")
 CACHE_POINT = "pool"
 HEAD_LAYERS = LAYERS[LAYERS.index(CACHE_POINT) + 1 :]
 
-
 def _check_classes(n_classes) -> int:
     if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer):
         raise ValueError(f"n_classes={n_classes!r}; it must be an integer >= 2")
@@ -37,12 +35,10 @@ def _check_classes(n_classes) -> int:
         raise ValueError(f"n_classes={n_classes}; a classifier needs 2 or more")
     return int(n_classes)
 
-
 def build_model(n_classes: int, name: str = "cnn") -> keras.Sequential:
     """The whole CNN for ``n_classes`` classes, freshly initialised."""
     layers = _layers(_check_classes(n_classes))
     return keras.Sequential([keras.Input(IMAGE_SHAPE), *layers], name=name)
-
 
 def build_head(n_classes: int, name: str = "head") -> keras.Sequential:
     """The layers after the cache point, on cached features, freshly initialised."""
@@ -51,30 +47,26 @@ def build_head(n_classes: int, name: str = "head") -> keras.Sequential:
     return keras.Sequential([keras.Input(FEATURE_SHAPE, name="features"), *head],
                             name=name)
 
-
 def head_of(model: keras.Model, name: str = "head") -> keras.Sequential:
-    """``model``'s own layers after the cache point (weights and dropout seeds
-    shared), on cached features: it trains as ``model`` with frozen features would."""
+    """``model``'s own layers after the cache point (weights, dropout seeds shared),
+    on cached features: it trains as ``model`` with frozen features would."""
     head = [model.get_layer(n) for n in HEAD_LAYERS]
     return keras.Sequential([keras.Input(FEATURE_SHAPE, name="features"), *head],
                             name=name)
-
 
 def feature_extractor(model: keras.Model) -> keras.Model:
     """A model that maps images to ``model``'s cached features (shares its layers)."""
     return keras.Model(model.inputs[0], model.get_layer(CACHE_POINT).output,
                        name="features")
 
-
 def copy_weights(source: keras.Model, target: keras.Model, names) -> None:
     """Copy the weights of the layers ``names`` from ``source`` into ``target``."""
     for name in names:
         target.get_layer(name).set_weights(source.get_layer(name).get_weights())
 
-
 def transfer_model(base: keras.Model, n_classes: int, head: str = "new"):
-    """A model starting from ``base``'s convolutions, unfrozen; ``head="copied"`` also
-    copies ``dense``, and ``output`` when the class count matches (as the original)."""
+    """``base``'s convolutions, unfrozen; ``head="copied"`` also copies ``dense``,
+    and ``output`` when the class count matches (as the original example does)."""
     if head not in ("new", "copied"):
         raise ValueError(f"head={head!r}; use 'new' or 'copied'")
     model = build_model(n_classes, name=f"transfer_{head}_head")
@@ -85,7 +77,6 @@ def transfer_model(base: keras.Model, n_classes: int, head: str = "new"):
             names.append("output")
     copy_weights(base, model, names)
     return model
-
 
 def weights_of(model: keras.Model, names) -> list[np.ndarray]:
     """Copies of the weights of the layers ``names``, to compare before and after."""

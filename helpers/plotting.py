@@ -10,8 +10,8 @@ from matplotlib.figure import Figure
 
 
 def image_grid(images: Sequence[np.ndarray], captions: Sequence[str], title: str,
-               columns: int = 8, cmap: str = "gray_r", symmetric: bool = False,
-               ) -> Figure:
+               columns: int = 8, cmap: str = "gray_r",
+               symmetric: bool = False) -> Figure:
     """Captioned images in rows of ``columns``; ``symmetric`` zero-centres colours."""
     rows = max(1, -(-len(images) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.25),
@@ -21,13 +21,12 @@ def image_grid(images: Sequence[np.ndarray], captions: Sequence[str], title: str
     for ax, image, caption in zip(axes.flat, images, captions, strict=False):
         image = np.squeeze(image)
         limit = float(np.abs(image).max()) or 1.0
-        ax.imshow(image, cmap=cmap, **({"vmin": -limit, "vmax": limit}
-                                       if symmetric else {}))
+        ax.imshow(image, cmap=cmap,
+                  **({"vmin": -limit, "vmax": limit} if symmetric else {}))
         ax.set_title(caption, fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
-
 
 def class_histogram(counts: Mapping[str, Mapping[int, int]], title: str) -> Figure:
     """Bars of examples per digit, one colour per named group."""
@@ -41,9 +40,8 @@ def class_histogram(counts: Mapping[str, Mapping[int, int]], title: str) -> Figu
     fig.tight_layout()
     return fig
 
-
-def learning_curves(histories: Mapping[str, Mapping[str, Sequence[float]]],
-                    title: str, chance: float | None = None,
+def learning_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], title: str,
+                    chance: float | None = None,
                     marker: tuple[float, str] | None = None) -> Figure:
     """Accuracy and loss per epoch (validation dashed) of `fit` histories; ``chance``
     marks guessing, ``marker`` = (epoch, label) a moment such as fine-tuning's start."""
@@ -71,7 +69,6 @@ def learning_curves(histories: Mapping[str, Mapping[str, Sequence[float]]],
     fig.tight_layout(rect=(0, 0.06 * (1 + (len(labels) - 1) // 3), 1, 1))
     return fig
 
-
 def _interval(ax, position: float, row: dict, horizontal: bool = False) -> None:
     """A paired difference (points) with its 95% interval, coloured by verdict."""
     mean = 100 * row["mean"]
@@ -83,7 +80,6 @@ def _interval(ax, position: float, row: dict, horizontal: bool = False) -> None:
     colour = "C2" if low > 0 else "C3" if high < 0 else "grey"
     error = {"xerr" if horizontal else "yerr": [[mean - low], [high - mean]]}
     ax.errorbar([x], [y], fmt="o", color=colour, capsize=4, **error)
-
 
 def error_curve(comparison: Sequence[dict], a: str, b: str, all_position: float,
                 title: str) -> Figure:
@@ -115,7 +111,6 @@ def error_curve(comparison: Sequence[dict], a: str, b: str, all_position: float,
     fig.tight_layout()
     return fig
 
-
 def paired_intervals(rows: Sequence[dict], label_key: str, title: str) -> Figure:
     """One horizontal 95% interval per row (a paired difference, in points)."""
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
@@ -129,7 +124,6 @@ def paired_intervals(rows: Sequence[dict], label_key: str, title: str) -> Figure
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig
-
 
 def paired_picture(row: dict, runs: Sequence[dict], a: str, b: str) -> Figure:
     """What a paired 95% interval is: each seed's difference ``a`` − ``b`` (a dot),

@@ -126,18 +126,13 @@ def check_parameters(namespace: dict, **kinds: str) -> None:
     from helpers.data import check_cap, check_fraction
     from helpers.training import check_count, check_list, check_rate
 
-    def seed(name, value):
-        return check_count(name, value, minimum=0)
-
-    checks = {"count": check_count, "seed": seed, "rate": check_rate,
-              "fraction": check_fraction, "cap": check_cap}
-    for kind, check in list(checks.items()):  # a list of each, e.g. "seeds"
-        checks[f"{kind}s"] = lambda name, value, check=check: check_list(name, value,
-                                                                        check)
+    checks = {"count": check_count, "rate": check_rate, "fraction": check_fraction,
+              "cap": check_cap, "seed": lambda n, v: check_count(n, v, minimum=0)}
     for name, kind in kinds.items():
-        value = namespace[name]
+        value, check = namespace[name], checks[kind.rstrip("?").removesuffix("s")]
         if not (kind.endswith("?") and value is None):
-            checks[kind.rstrip("?")](name, value)
+            check_list(name, value, check) if kind.rstrip("?").endswith("s") else check(
+                name, value)
 
 
 def check_claim(claim: str, holds, *, applies: bool = True, detail="",

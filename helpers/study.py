@@ -31,7 +31,6 @@ CONNECT_SECONDS = 20  # a scheduler that does not answer within this is reported
 class StudyError(RuntimeError):
     """A record is missing, damaged, or made by other code, data or parameters."""
 
-
 def code_fingerprint() -> str:
     """A short digest of :data:`TRAINING_CODE`, ignoring comments and docstrings."""
     digest = hashlib.sha256()
@@ -44,10 +43,9 @@ def code_fingerprint() -> str:
         digest.update(name.encode() + ast.unparse(_SameFString().visit(tree)).encode())
     return digest.hexdigest()[:16]
 
-
 class _SameFString(ast.NodeTransformer):
-    """Each f-string as Python 3.11's ast.unparse writes it: 3.12 chose other
-    quotes, which would change the fingerprint of the same code."""
+    """Each f-string as Python 3.11's ast.unparse writes it (3.12 chose other quotes,
+    which would change the fingerprint of the same code)."""
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.Name:
         body = self.inside(node)
@@ -70,15 +68,12 @@ class _SameFString(ast.NodeTransformer):
                 text += "}"
         return text
 
-
 def _canonical(value) -> str:
     """JSON text, keys sorted; NumPy values (what a run may return) as lists."""
     return json.dumps(value, sort_keys=True, default=lambda v: v.tolist())
 
-
 def _digest(value) -> str:
     return hashlib.sha256(_canonical(value).encode()).hexdigest()[:16]
-
 
 def settings() -> dict:
     """How runs execute: $STUDY_JOBS workers (default 1), $STUDY_SCHEDULER (a Dask
@@ -98,7 +93,6 @@ def settings() -> dict:
     return {"jobs": int(text), "scheduler": scheduler, "precision": precision,
             "threads_per_run": max(1, (os.cpu_count() or 1) // int(text))}
 
-
 def machine() -> dict:
     """The processor model and the number of cores of this machine."""
     info = Path("/proc/cpuinfo")
@@ -107,10 +101,8 @@ def machine() -> dict:
     return {"cpu": names[0] if names else platform.processor() or platform.machine(),
             "cores": os.cpu_count(), "system": platform.system()}
 
-
 def minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
-
 
 class Study:
     """One notebook's runs: loaded from its results, or made (resuming) and recorded."""
@@ -151,8 +143,8 @@ class Study:
         return [[next(rows) for _ in specs] for specs, *_ in plan.asked]
 
     def keep_model(self, model, record: dict, name: str) -> None:
-        """Save a model the runs start from beside the records, weights only; the
-        same weights already there with the same parameters are kept as they are."""
+        """Save a model the runs start from beside the records, weights only, unless
+        the same weights are there already with the same parameters."""
         folder = self.folder(writing=True)
         with contextlib.suppress(OSError, ValueError):
             old = json.loads((folder / f"{name}.json").read_text())
@@ -213,17 +205,18 @@ class Study:
         fixed = {"code_fingerprint": code_fingerprint(), "context": context,
                  "precision": chosen["precision"]}
         key = {_digest(s): _digest({**fixed, "spec": s}) for s in specs}
-        done, record = _reusable(path, partial, set(key.values()))
-        todo = [s for s in specs if key[_digest(s)] not in done]
-        if not todo and _unchanged(record, [key[_digest(s)] for s in specs],
-                                   self.parameters):
+        keys = [key[_digest(s)] for s in specs]
+        done, record = _reusable(path, partial, set(keys))
+        todo = [s for s, k in zip(specs, keys, strict=True) if k not in done]
+        if not todo and _unchanged(record, keys, self.parameters):
             print(f"{name}: {len(specs)} of {len(specs)} runs already recorded by "
                   "this code; the record is kept as it is")
-            return [_row_of(done[key[_digest(s)]]) for s in specs]
+            return [_row_of(done[k]) for k in keys]
         reused = sum(r.get("seconds", 0) for r in done.values()) / chosen["jobs"]
         if len(todo) < len(specs):
             print(f"{name}: {len(specs) - len(todo)} of {len(specs)} runs already "
                   f"recorded by this code; running the other {len(todo)}", flush=True)
+        label = describe or (lambda s: " ".join(map(str, s.values())))
         partial.parent.mkdir(parents=True, exist_ok=True)
         with open(partial, "a") as log:
             for i, (spec, row) in enumerate(_execute(todo, run, chosen, parallel), 1):
@@ -232,10 +225,9 @@ class Study:
                 done[row["key"]] = row
                 print(_canonical(row), file=log, flush=True)
                 left = (time.perf_counter() - start) / i * (len(todo) - i)
-                label = (describe or (lambda s: " ".join(map(str, s.values()))))(spec)
-                print(f"[{name} {i}/{len(todo)}] {label}: {_summary(row)}; "
+                print(f"[{name} {i}/{len(todo)}] {label(spec)}: {_summary(row)}; "
                       f"about {minutes(left)} left", flush=True)
-        rows = [done[key[_digest(s)]] for s in specs]
+        rows = [done[k] for k in keys]
         provenance = {
             "notebook": self.notebook, "name": name, "parameters": self.parameters,
             **fixed, "machine": machine(), "settings": chosen, "runs": len(rows),
@@ -245,7 +237,6 @@ class Study:
         write_record(path, provenance, rows)
         partial.unlink(missing_ok=True)
         return [_row_of(r) for r in rows]
-
 
 class Plan:
     """A stand-in :class:`Study`: notes sweeps' runs for :meth:`Study.run_plan`."""
@@ -257,25 +248,20 @@ class Plan:
         self.asked.append((list(specs), run, context, options))
         return []
 
-
 def _row_of(row: dict) -> dict:
     return {k: v for k, v in row.items() if k not in ("spec", "key")}
 
-
 def _shown(path: Path) -> str:
     return str(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path)
-
 
 def _changed(recorded: dict, asked: dict) -> str:
     differ = [f"{k}={recorded.get(k)!r}" for k in sorted({*recorded, *asked})
               if recorded.get(k) != asked.get(k)]
     return ", ".join(differ) if differ else "the same parameters but other runs"
 
-
 def _summary(row: dict) -> str:
     shown = [f"{k} {row[k]:.4f}" for k in ("best_val_accuracy",) if k in row]
     return ", ".join([*shown, f"{row.get('seconds', 0):.0f} s"])
-
 
 def read_record(path: Path) -> dict:
     """A record file, checked whole: StudyError if missing, truncated or edited."""
@@ -294,13 +280,11 @@ def read_record(path: Path) -> dict:
                          f"{_shown(path)}`, or {rerun}.")
     return record
 
-
 def write_record(path: Path, provenance: dict, rows: list[dict]) -> Path:
     """Write a record whole (atomically), with the digest of its content."""
     body = json.loads(_canonical({"provenance": provenance, "runs": rows}))
     text = json.dumps({**body, "digest": _digest(body)}, indent=1, sort_keys=True)
     return write_atomically(path, lambda tmp: tmp.write_text(text + "\n"))
-
 
 def _reusable(path: Path, partial: Path, wanted: set[str]):
     """Rows of keys ``wanted`` in the record and log; the record (None if damaged)."""
@@ -314,14 +298,12 @@ def _reusable(path: Path, partial: Path, wanted: set[str]):
                 rows[json.loads(line)["key"]] = json.loads(line)
     return {k: r for k, r in rows.items() if k in wanted}, record
 
-
 def _unchanged(record: dict | None, keys: list[str], parameters: dict) -> bool:
     """Whether ``record`` holds these runs, made with these parameters; it may hold
     more (a sweep that grows, e.g. a widened rate grid, asks for a part again)."""
     asked = json.loads(_canonical(parameters))
     return (record is not None and set(keys) <= {r["key"] for r in record["runs"]}
             and record["provenance"]["parameters"] == asked)
-
 
 def _call(run: Callable[[dict], dict], spec: dict, precision: str):
     """(spec, row) of one run, timed, under ``precision``; in a worker or here."""
@@ -334,7 +316,6 @@ def _call(run: Callable[[dict], dict], spec: dict, precision: str):
         return spec, row
     finally:
         keras.mixed_precision.set_global_policy(before)
-
 
 def _execute(specs: list[dict], run, chosen: dict, parallel: bool):
     """(spec, row) for every spec, in the order the runs finish."""

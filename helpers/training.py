@@ -22,7 +22,6 @@ def set_seed(seed: int) -> None:
     keras.utils.set_random_seed(int(seed))
     tf.config.experimental.enable_op_determinism()
 
-
 def check_count(name: str, value, minimum: int = 1) -> int:
     """``value`` as an int, or ValueError naming ``name`` if it is not >= minimum."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
@@ -31,14 +30,12 @@ def check_count(name: str, value, minimum: int = 1) -> int:
         raise ValueError(f"{name}={value}; it must be an integer >= {minimum}")
     return int(value)
 
-
 def check_rate(name: str, value) -> float:
     """``value`` as a float, or ValueError naming ``name`` unless it is > 0."""
     ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name}={value!r}; it must be a number > 0")
     return float(value)
-
 
 def check_list(name: str, values, check) -> list:
     """``values`` as a list: non-empty, each item passing ``check``, else ValueError."""
@@ -53,17 +50,14 @@ def check_list(name: str, values, check) -> list:
                 f"{name}={list(values)!r} holds {value!r}; {reason}") from None
     return list(values)
 
-
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
     """A fresh optimizer, e.g. ``make_optimizer("adam", 1e-3)``."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer={name!r}; choose one of {sorted(OPTIMIZERS)}")
     return OPTIMIZERS[name](learning_rate=check_rate("learning_rate", learning_rate))
 
-
 class EpochTimer(keras.callbacks.Callback):
     """Seconds of every epoch of a `fit` (validation included), in ``.seconds``."""
-
     def on_train_begin(self, logs=None):
         self.seconds = []
 
@@ -72,7 +66,6 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
-
 
 def two_figures(seconds: float) -> float:
     """``seconds`` rounded to two significant figures: what a noisy machine resolves."""
