@@ -106,10 +106,10 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"  # nbgrader's markers
 
 
 def _names(statement) -> list[str]:
-    """The names an assignment sets (not ``_``); none for another statement."""
+    """What an assignment sets (``_`` left out); nothing for another statement."""
     targets = statement.targets if isinstance(statement, ast.Assign) else []
-    return [node.id for target in targets for node in ast.walk(target)
-            if isinstance(node, ast.Name) and node.id != "_"]
+    parts = [e for t in targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])]
+    return [ast.unparse(part) for part in parts if ast.unparse(part) != "_"]
 
 
 def starter(source: str) -> str:

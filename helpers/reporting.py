@@ -119,10 +119,12 @@ def is_default_run(notebook: str, namespace: dict,
                for name, value in defaults.items() if name not in where)
 
 
-def check_parameters(namespace: dict, **kinds: str) -> None:
-    """Check each named parameter by its kind: count (>= 1), seed (>= 0), rate,
-    fraction, cap; "counts", "seeds" ... for a list of them; a trailing "?" also
-    takes None. A bad value raises ValueError naming the parameter and value."""
+def check_parameters(namespace: dict, spec: str = "", **kinds: str) -> None:
+    """Check each parameter by its kind, given as ``name=kind`` or in ``spec`` as
+    "name:kind" words: count (>= 1), seed (>= 0), rate, fraction, cap; "counts",
+    "seeds" ... for a list of them; a trailing "?" also takes None. A bad value
+    raises ValueError naming the parameter and value."""
+    kinds |= dict(word.split(":") for word in spec.split())
     from helpers.data import check_cap, check_fraction
     from helpers.training import check_count, check_list, check_rate
 

@@ -13,6 +13,7 @@ import pytest
 from helpers.data import load_mnist, make_task
 from helpers.exercises import (
     BEGIN,
+    END,
     check_accuracy,
     check_fine_tuned,
     check_fit,
@@ -47,6 +48,7 @@ def test_starter_keeps_what_is_around_and_leaves_one_line_per_statement():
     expected = "net = make()\n# freeze:\n    ...\n    acc = ...\nprint(acc)"
     assert starter(source) == expected
     assert starter("a = 1") == "a = 1"
+    assert starter(f"{BEGIN}\nd[k] = b = f(1)\n{END}") == "d[k] = b = ..."
     with pytest.raises(ValueError, match="unbalanced"):
         starter("### BEGIN SOLUTION\nx = 1")
 

@@ -20,6 +20,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from helpers.exercises import BEGIN, END
 from scripts import export_html
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,13 +133,22 @@ def solutions(notebook: Path) -> list[nbformat.NotebookNode]:
     return [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
 
 
+def regions(notebook: Path) -> list[nbformat.NotebookNode]:
+    """The starter cells whose solution sits between the markers."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    return [c for c in cells if c.cell_type == "code" and BEGIN in c.source]
+
+
 def distinctive_line(notebook: Path, solution: nbformat.NotebookNode) -> str:
     """The longest line of ``solution`` found in no other cell of the notebook."""
     nb = nbformat.read(notebook, as_version=4)
     others = "\n".join(
         cell.source.replace("`", "") for cell in nb.cells if cell.id != solution.id
     )
-    lines = sorted((line.strip() for line in solution.source.splitlines()), key=len)
+    source = solution.source
+    if BEGIN in source:  # the solution's lines only, not the starter around them
+        source = "\n".join(part.split(END)[0] for part in source.split(BEGIN)[1:])
+    lines = sorted((line.strip() for line in source.splitlines()), key=len)
     for line in reversed(lines):
         if len(line) >= 12 and line not in others:
             return line
@@ -296,7 +306,7 @@ def test_committed_full_pages_fold_every_solution(committed_export):
         path = committed_export / "full" / f"{name}.html"
         page = parse(path)
         folded = solutions(notebook)
-        assert folded, f"{name} has no solution cell"
+        assert folded or regions(notebook), f"{name} has no solution"
         assert page.details == len(folded), name
         assert page.folded_ids == [cell.id for cell in folded], name
         for cell in folded:
@@ -315,6 +325,7 @@ def test_committed_student_pages_hold_no_solution_code(committed_export):
         assert page.details == 0, name
         for cell in solutions(notebook):
             assert cell.id not in page.open_ids, cell.id
+        for cell in solutions(notebook) + regions(notebook):
             assert distinctive_line(notebook, cell) not in page.open_text, cell.id
         text = path.read_text(encoding="utf-8")
         assert INLINE_PNG.findall(text) == [], name  # outputs cleared

@@ -250,6 +250,12 @@ def test_check_parameters_names_the_bad_parameter(kind, value, message):
         check_parameters({"n": value}, n=kind)
 
 
+def test_check_parameters_reads_a_spec_of_name_kind_words():
+    check_parameters({"a": 3, "b": [0]}, "a:count\n b:seeds")
+    with pytest.raises(ValueError, match="b=\\[-1\\]"):
+        check_parameters({"a": 3, "b": [-1]}, "a:count b:seeds")
+
+
 def test_check_parameters_accepts_good_values_and_none_where_allowed():
     check_parameters({"a": 3, "b": [0, 4], "c": None, "d": [1e-3], "e": 0.1},
                      a="count", b="seeds", c="count?", d="rates", e="fraction")
