@@ -68,6 +68,7 @@ def test_check_frozen(capsys):
     assert done and out.startswith("✓ conv1, conv2 frozen: "), out
 
 
+@pytest.mark.slow  # trains tiny models: seconds
 def test_check_fit_and_check_accuracy(capsys):
     base, model = build_model(2), build_model(2)
     model.set_weights(base.get_weights())
@@ -94,6 +95,7 @@ def test_check_fit_and_check_accuracy(capsys):
                                      floor=1.01)[1]
 
 
+@pytest.mark.slow  # trains tiny models: seconds
 def test_check_fine_tuned(capsys):
     model = compiled(build_model(2))
     model.get_layer("conv1").trainable = False
