@@ -131,10 +131,13 @@ def check_parameters(namespace: dict, spec: str = "", **kinds: str) -> None:
     checks = {"count": check_count, "rate": check_rate, "fraction": check_fraction,
               "cap": check_cap, "seed": lambda n, v: check_count(n, v, minimum=0)}
     for name, kind in kinds.items():
-        value, check = namespace[name], checks[kind.rstrip("?").removesuffix("s")]
-        if not (kind.endswith("?") and value is None):
-            check_list(name, value, check) if kind.rstrip("?").endswith("s") else check(
-                name, value)
+        value, base = namespace[name], kind.rstrip("?")
+        if kind.endswith("?") and value is None:
+            continue
+        if base.endswith("s"):  # a list of that kind
+            check_list(name, value, checks[base.removesuffix("s")])
+        else:
+            checks[base](name, value)
 
 
 def check_claim(claim: str, holds, *, applies: bool = True, detail="",
