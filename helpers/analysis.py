@@ -18,10 +18,7 @@ def check_sizes(name: str, sizes, task: Task, seeds, part: str = "train") -> Non
     pool = min(np.bincount(task.y_train if part == "train" else task.y_val))
 
     def size(_, n):
-        if n is None and part == "train":
-            return
-        check_count(name, n)
-        if n > pool:
+        if (n is not None or part != "train") and check_count(name, n) > pool:
             raise ValueError(f"the task's {part} part has only {pool} images of "
                              f"its rarest class: use at most {pool}")
     check_list(name, sizes, size)
@@ -42,16 +39,15 @@ def paired_difference(values_a: Sequence[float], values_b: Sequence[float]) -> d
         raise ValueError(f"{len(values_a)} and {len(values_b)} values; give pairs")
     diffs = np.asarray(values_a, float) - np.asarray(values_b, float)
     k, mean = len(diffs), float(diffs.mean())
-    if k < 2:
-        return {"pairs": k, "mean": mean, "low": None, "high": None, "p": None,
-                "verdict": "cannot tell (one pair)"}
-    if np.ptp(diffs) == 0:  # no spread: the interval is the point itself
+    low = high = p = None
+    if k > 1 and np.ptp(diffs) == 0:  # no spread: the interval is the point itself
         low, high, p = mean, mean, 1.0 if mean == 0 else 0.0
-    else:
+    elif k > 1:
         test = stats.ttest_rel(values_a, values_b)
         interval = test.confidence_interval(0.95)
         low, high, p = float(interval.low), float(interval.high), float(test.pvalue)
-    verdict = "a better" if low > 0 else "b better" if high < 0 else "cannot tell"
+    verdict = ("cannot tell (one pair)" if k < 2 else "a better" if low > 0
+               else "b better" if high < 0 else "cannot tell")
     return {"pairs": k, "mean": mean, "low": low, "high": high, "p": p,
             "verdict": verdict}
 
@@ -76,14 +72,11 @@ def rates_per_size(tuning: Sequence[dict], sizes, all_size: float) -> dict:
     log scale (None, all the images, counts as ``all_size``)."""
     chosen = {n: best_rates([r for r in tuning if r["n_per_class"] == n])
               for n in dict.fromkeys(r["n_per_class"] for r in tuning)}
-
-    def log(n):
-        return np.log(all_size if n is None else n)
-    return {n: chosen[min(chosen, key=lambda t: abs(log(t) - log(n)))] for n in sizes}
+    log = {n: np.log(all_size if n is None else n) for n in [*chosen, *sizes]}
+    return {n: chosen[min(chosen, key=lambda t: abs(log[t] - log[n]))] for n in sizes}
 
 def holm(table: Sequence[dict], level: float = 0.05) -> list[dict]:
-    """A :func:`compare` table with Holm-adjusted p-values (over the rows that have
-    one) and the verdicts they allow."""
+    """A :func:`compare` table with Holm-adjusted p-values and their verdicts."""
     ranked = sorted((r["p"], i) for i, r in enumerate(table) if r["p"] is not None)
     adjusted, running = {}, 0.0
     for rank, (p, i) in enumerate(ranked):

@@ -11,6 +11,7 @@ import numpy as np
 
 from helpers.models import weights_of
 
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"  # nbgrader's markers
 UNFILLED = "a `...` is still there: replace it with your code (see the comments)."
 
 
@@ -21,16 +22,13 @@ def _answer(done: str, *rules) -> None:
     print(f"Not yet: {problem() if callable(problem) else problem}" if problem
           else f"✓ {done}")
 
-
 def _frozen(model) -> list[str]:
     return [layer.name for layer in model.layers
             if layer.weights and not layer.trainable]
 
-
 def _moved(model, names, before) -> bool:
     return any(not np.array_equal(a, b)
                for a, b in zip(weights_of(model, names), before, strict=True))
-
 
 def check_frozen(model, names) -> None:
     """Exactly the layers ``names`` are frozen, of those that have weights."""
@@ -45,7 +43,6 @@ def check_frozen(model, names) -> None:
             (lambda: still, f"{', '.join(still)}: set `trainable` to False."),
             (lambda: extra, f"{', '.join(extra)} is frozen too: only "
              f"{', '.join(weighted)}."))
-
 
 def check_fit(model, history, stop, base, frozen) -> None:
     """``model`` fitted with validation data and ``stop`` (EarlyStopping on
@@ -66,7 +63,6 @@ def check_fit(model, history, stop, base, frozen) -> None:
             (lambda: _moved(model, frozen, weights_of(base, frozen)),
              "the frozen layers moved: set `trainable` before you compile."))
 
-
 def check_accuracy(model, accuracy, x, y, floor: float) -> None:
     """``accuracy`` is ``model``'s accuracy on (x, y), and at least ``floor``."""
     _answer(f"test accuracy above {floor:.0%}: it works.",
@@ -79,12 +75,10 @@ def check_accuracy(model, accuracy, x, y, floor: float) -> None:
             (lambda: accuracy < floor, lambda: f"{accuracy:.1%} is below {floor:.0%}: "
              "are the features frozen, and did fit run long enough?"))
 
-
 def check_fine_tuned(model, history, names, before, earlier,
                      max_rate: float = 1e-4) -> None:
-    """Every layer trainable, compiled again at a rate <= ``max_rate``, fitted on from
-    where the fit that returned ``earlier`` stopped; the layers ``names`` moved from
-    their weights ``before``."""
+    """Every layer trainable, recompiled at a rate <= ``max_rate``, fitted on from where
+    ``earlier`` stopped; the layers ``names`` moved from their weights ``before``."""
     def rate():
         return float(model.optimizer.learning_rate.numpy())
 
@@ -101,16 +95,11 @@ def check_fine_tuned(model, history, names, before, earlier,
             (lambda: not _moved(model, names, before),
              "the convolutions did not move: compile again after unfreezing."))
 
-
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"  # nbgrader's markers
-
-
 def _names(statement) -> list[str]:
     """What an assignment sets (``_`` left out); nothing for another statement."""
     targets = statement.targets if isinstance(statement, ast.Assign) else []
     parts = [e for t in targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])]
     return [ast.unparse(part) for part in parts if ast.unparse(part) != "_"]
-
 
 def starter(source: str) -> str:
     """``source`` with each solution region replaced by its starter: one line per

@@ -28,18 +28,6 @@ def image_grid(images: Sequence[np.ndarray], captions: Sequence[str], title: str
     fig.tight_layout()
     return fig
 
-def class_histogram(counts: Mapping[str, Mapping[int, int]], title: str) -> Figure:
-    """Bars of examples per digit, one colour per named group."""
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    for name, per_digit in counts.items():
-        bars = ax.bar([str(d) for d in per_digit], list(per_digit.values()), label=name)
-        ax.bar_label(bars, fontsize=7)
-    ax.set(xlabel="digit", ylabel="training images", title=title)
-    ax.set_ylim(0, ax.get_ylim()[1] * 1.2)  # room for the legend above the bars
-    ax.legend(loc="upper center", ncol=len(counts))
-    fig.tight_layout()
-    return fig
-
 def learning_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], title: str,
                     chance: float | None = None,
                     marker: tuple[float, str] | None = None) -> Figure:
@@ -108,20 +96,6 @@ def error_curve(comparison: Sequence[dict], a: str, b: str, all_position: float,
         ax.minorticks_off()
         ax.grid(alpha=0.3, which="both")
     fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-def paired_intervals(rows: Sequence[dict], label_key: str, title: str) -> Figure:
-    """One horizontal 95% interval per row (a paired difference, in points)."""
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
-    for i, row in enumerate(rows):
-        _interval(ax, i, row, horizontal=True)
-    ax.axvline(0, color="black", lw=1)
-    ax.set_yticks(range(len(rows)), [str(row[label_key]) for row in rows])
-    ax.invert_yaxis()
-    ax.set(xlabel="paired difference, accuracy points (mean and 95% interval)",
-           title=title)
-    ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig
 

@@ -18,14 +18,12 @@ DEFAULT_ARTIFACTS_DIR = REPO_ROOT / "artifacts"
 class ArtifactError(RuntimeError):
     """An input made by an earlier notebook is absent, or was made differently."""
 
-
 def artifacts_path(artifacts_dir: str | os.PathLike | None) -> Path:
     """The artifacts folder, created: artifacts_dir, $COURSE_ARTIFACTS or artifacts/."""
     chosen = artifacts_dir or os.environ.get("COURSE_ARTIFACTS")
     path = Path(chosen) if chosen else DEFAULT_ARTIFACTS_DIR
     path.mkdir(parents=True, exist_ok=True)
     return path
-
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
     """``write(temporary_path)``, then move it into place: readers never see half."""
@@ -42,25 +40,21 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
         Path(tmp).unlink(missing_ok=True)
     return path
 
-
 def save_json(record: dict, path: Path) -> Path:
     """Write ``record`` as indented JSON, atomically."""
     text = json.dumps(record, indent=2, sort_keys=True) + "\n"
     return write_atomically(path, lambda tmp: tmp.write_text(text))
-
 
 def weights_digest(model) -> str:
     """A short fingerprint of a model's weights: equal digests, equal weights."""
     data = b"".join(weights.tobytes() for weights in model.get_weights())
     return hashlib.sha256(data).hexdigest()[:16]
 
-
 def save_model(model, record: dict, folder: Path, name: str) -> None:
     """Save ``name.keras``, then its record ``name.json`` with the weights' digest."""
     write_atomically(Path(folder) / f"{name}.keras", model.save)
     save_json({**record, "weights_digest": weights_digest(model)},
               Path(folder) / f"{name}.json")
-
 
 def load_record(folder: Path, name: str, notebook: str, expected: dict) -> dict:
     """The record ``name.json``; ArtifactError saying what to run if not as expected."""
@@ -77,7 +71,6 @@ def load_record(folder: Path, name: str, notebook: str, expected: dict) -> dict:
         raise ArtifactError(f"{path.name} was made with {', '.join(differing)}. {hint}")
     return record
 
-
 def load_model(folder: Path, name: str, notebook: str, expected: dict):
     """The model ``name.keras`` and its record, checked to belong together."""
     import keras
@@ -89,7 +82,6 @@ def load_model(folder: Path, name: str, notebook: str, expected: dict):
                             f"(another run's model). Run notebooks/{notebook} again.")
     return model, record
 
-
 def format_table(rows: Sequence[dict], digits: int = 4) -> str:
     """Rows of dicts as an aligned text table; floats with ``digits`` decimals."""
     columns = list(rows[0])
@@ -100,12 +92,10 @@ def format_table(rows: Sequence[dict], digits: int = 4) -> str:
     return "\n".join("  ".join(v.rjust(w) for v, w in zip(line, widths, strict=True))
                      for line in lines)
 
-
 def is_default_run(notebook: str, namespace: dict,
                 where: Sequence[str] = ("artifacts_dir", "rerun")) -> bool:
-    """True when every parameter has the value written in the parameters cell of
-    ``notebook``.ipynb (in the kernel's folder): the run whose claims the prose makes.
-    The parameters in ``where`` say where results go, not what they are."""
+    """Whether every parameter but ``where`` (where results go) has its value in the
+    parameters cell of ``notebook``.ipynb: the run whose claims the prose makes."""
     path = Path(f"{notebook}.ipynb")
     if not path.is_file():
         print(f"{path} is not in {Path.cwd()}: its claims are not checked")
@@ -118,12 +108,10 @@ def is_default_run(notebook: str, namespace: dict,
     return all(namespace.get(name, ...) == value
                for name, value in defaults.items() if name not in where)
 
-
 def check_parameters(namespace: dict, spec: str = "", **kinds: str) -> None:
-    """Check each parameter by its kind, given as ``name=kind`` or in ``spec`` as
-    "name:kind" words: count (>= 1), seed (>= 0), rate, fraction, cap; "counts",
-    "seeds" ... for a list of them; a trailing "?" also takes None. A bad value
-    raises ValueError naming the parameter and value."""
+    """ValueError naming a parameter whose value is not of its kind (``name=kind`` or
+    "name:kind" words in ``spec``): count (>= 1), seed (>= 0), rate, fraction, cap;
+    "counts", "seeds" ... for a list; a trailing "?" also takes None."""
     kinds |= dict(word.split(":") for word in spec.split())
     from helpers.data import check_cap, check_fraction
     from helpers.training import check_count, check_list, check_rate
@@ -139,19 +127,15 @@ def check_parameters(namespace: dict, spec: str = "", **kinds: str) -> None:
         else:
             checks[base](name, value)
 
-
 def check_claim(claim: str, holds, *, applies: bool = True, detail="",
                 why_not: str = "other parameters") -> None:
-    """Assert a claim the prose makes (``holds``: a bool, or a function giving one,
-    called only if the claim ``applies``) and say so, or say why it was not checked;
-    under `make study` ($COURSE_STUDY) a failure is printed, so runs get recorded."""
+    """Assert a claim the prose makes (``holds``: a bool, or a function called only if
+    it ``applies``) and say so; under `make study` ($COURSE_STUDY) a failure prints."""
     if not applies:
         print(f"not checked ({why_not}): {claim}")
-        return
-    holds = holds() if callable(holds) else holds
-    if not holds and os.environ.get("COURSE_STUDY"):  # `make study` records on
+    elif holds() if callable(holds) else holds:
+        print(f"checked: {claim}")
+    elif os.environ.get("COURSE_STUDY"):  # `make study` records on
         print(f"DOES NOT HOLD (the prose must change): {claim} {detail}")
-        return
-    if not holds:
+    else:
         raise AssertionError(f"claim does not hold: {claim} {detail}".strip())
-    print(f"checked: {claim}")

@@ -44,8 +44,7 @@ def code_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 class _SameFString(ast.NodeTransformer):
-    """Each f-string as Python 3.11's ast.unparse writes it (3.12 chose other quotes,
-    which would change the fingerprint of the same code)."""
+    """F-strings quoted as Python 3.11's ast.unparse does (3.12 may quote otherwise)."""
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.Name:
         body = self.inside(node)
@@ -78,19 +77,18 @@ def _digest(value) -> str:
 def settings() -> dict:
     """How runs execute: $STUDY_JOBS workers (default 1), $STUDY_SCHEDULER (a Dask
     scheduler's host:port, optional), $STUDY_PRECISION; ValueError names a bad value."""
-    text = os.environ.get("STUDY_JOBS", "").strip() or "1"
+    text, scheduler, precision = (os.environ.get(f"STUDY_{name}", "").strip()
+                                  for name in ("JOBS", "SCHEDULER", "PRECISION"))
+    text, precision = text or "1", precision or "float32"
     if not text.isdigit() or int(text) < 1:
         raise ValueError(f"STUDY_JOBS={text!r}; give a whole number of workers >= 1")
-    scheduler = os.environ.get("STUDY_SCHEDULER", "").strip() or None
-    if scheduler is not None:
-        host, _, port = scheduler.removeprefix("tcp://").rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"STUDY_SCHEDULER={scheduler!r}; give host:port of a "
-                             "Dask scheduler, e.g. 127.0.0.1:8786")
-    precision = os.environ.get("STUDY_PRECISION", "").strip() or "float32"
+    host, _, port = scheduler.removeprefix("tcp://").rpartition(":")
+    if scheduler and not (host and port.isdigit()):
+        raise ValueError(f"STUDY_SCHEDULER={scheduler!r}; give host:port of a "
+                         "Dask scheduler, e.g. 127.0.0.1:8786")
     if precision not in PRECISIONS:
         raise ValueError(f"STUDY_PRECISION={precision!r}; choose one of {PRECISIONS}")
-    return {"jobs": int(text), "scheduler": scheduler, "precision": precision,
+    return {"jobs": int(text), "scheduler": scheduler or None, "precision": precision,
             "threads_per_run": max(1, (os.cpu_count() or 1) // int(text))}
 
 def machine() -> dict:
@@ -143,8 +141,8 @@ class Study:
         return [[next(rows) for _ in specs] for specs, *_ in plan.asked]
 
     def keep_model(self, model, record: dict, name: str) -> None:
-        """Save a model the runs start from beside the records, weights only, unless
-        the same weights are there already with the same parameters."""
+        """Save a model the runs start from beside the records, unless the same weights
+        are there already with the same parameters (the files are left as they are)."""
         folder = self.folder(writing=True)
         with contextlib.suppress(OSError, ValueError):
             old = json.loads((folder / f"{name}.json").read_text())
@@ -204,8 +202,7 @@ class Study:
         partial = path.parent / ".partial" / f"{name}.jsonl"
         fixed = {"code_fingerprint": code_fingerprint(), "context": context,
                  "precision": chosen["precision"]}
-        key = {_digest(s): _digest({**fixed, "spec": s}) for s in specs}
-        keys = [key[_digest(s)] for s in specs]
+        keys = [_digest({**fixed, "spec": s}) for s in specs]
         done, record = _reusable(path, partial, set(keys))
         todo = [s for s, k in zip(specs, keys, strict=True) if k not in done]
         if not todo and _unchanged(record, keys, self.parameters):
@@ -219,9 +216,9 @@ class Study:
         label = describe or (lambda s: " ".join(map(str, s.values())))
         partial.parent.mkdir(parents=True, exist_ok=True)
         with open(partial, "a") as log:
-            for i, (spec, row) in enumerate(_execute(todo, run, chosen, parallel), 1):
-                row = json.loads(_canonical({**row, "spec": spec,
-                                             "key": key[_digest(spec)]}))
+            for i, (spec, row) in enumerate(_execute(todo, run, chosen), 1):
+                key = _digest({**fixed, "spec": spec})
+                row = json.loads(_canonical({**row, "spec": spec, "key": key}))
                 done[row["key"]] = row
                 print(_canonical(row), file=log, flush=True)
                 left = (time.perf_counter() - start) / i * (len(todo) - i)
@@ -268,17 +265,13 @@ def read_record(path: Path) -> dict:
     rerun = "run `make study`, or set rerun = True in the parameters cell"
     if not path.is_file():
         raise StudyError(f"{_shown(path)} is missing: {rerun}.")
-    try:
+    with contextlib.suppress(ValueError, KeyError, TypeError):
         record = json.loads(path.read_text())
-        body = {"provenance": record["provenance"], "runs": record["runs"]}
-        intact = record["digest"] == _digest(body)
-    except (ValueError, KeyError, TypeError):
-        intact = False
-    if not intact:
-        raise StudyError(f"{_shown(path)} is truncated or was edited (its digest does "
-                         f"not match its content): restore it with `git checkout -- "
-                         f"{_shown(path)}`, or {rerun}.")
-    return record
+        if record["digest"] == _digest({k: record[k] for k in ("provenance", "runs")}):
+            return record
+    raise StudyError(f"{_shown(path)} is truncated or was edited (its digest does "
+                     f"not match its content): restore it with `git checkout -- "
+                     f"{_shown(path)}`, or {rerun}.")
 
 def write_record(path: Path, provenance: dict, rows: list[dict]) -> Path:
     """Write a record whole (atomically), with the digest of its content."""
@@ -317,9 +310,9 @@ def _call(run: Callable[[dict], dict], spec: dict, precision: str):
     finally:
         keras.mixed_precision.set_global_policy(before)
 
-def _execute(specs: list[dict], run, chosen: dict, parallel: bool):
+def _execute(specs: list[dict], run, chosen: dict):
     """(spec, row) for every spec, in the order the runs finish."""
-    if not specs or not parallel or (chosen["jobs"] == 1 and not chosen["scheduler"]):
+    if not specs or (chosen["jobs"] == 1 and not chosen["scheduler"]):
         yield from (_call(run, spec, chosen["precision"]) for spec in specs)
         return
     import joblib

@@ -27,20 +27,6 @@ def tick_labels(axis) -> list[str]:
     return [t.get_text() for t in axis.get_ticklabels()]
 
 
-# ------------------------------------------------------------- class_histogram
-
-
-def test_class_histogram_bars_labels_and_legend():
-    counts = {"source": {5: 10, 6: 20}, "target": {0: 30}}
-    fig = plotting.class_histogram(counts, "Images per digit")
-    (ax,) = fig.axes
-    assert ax.get_title() == "Images per digit"
-    assert ax.get_xlabel() == "digit" and ax.get_ylabel() == "training images"
-    assert [p.get_height() for p in ax.patches] == [10, 20, 30]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["source", "target"]
-    assert ax.get_ylim()[1] >= 30 * 1.2 - 1e-9  # room above the tallest bar
-
-
 # ------------------------------------------------------------- learning_curves
 
 
@@ -142,37 +128,6 @@ def test_error_curve_log_error_and_paired_difference_with_the_sizes_as_ticks():
     ]
     assert len(lone) == 1 and list(lone[0].get_ydata()) == pytest.approx([0])
     assert "transfer" in right.get_ylabel() and "scratch" in right.get_ylabel()
-
-
-# ------------------------------------------------------------- paired_intervals
-
-
-def test_paired_intervals_one_row_each_coloured_by_verdict():
-    rows = [
-        {"depth": "conv1", "mean": 0.02, "low": 0.01, "high": 0.03},
-        {"depth": "conv2", "mean": -0.02, "low": -0.03, "high": -0.01},
-        {"depth": "dense", "mean": 0.0, "low": -0.01, "high": 0.01},
-        {"depth": "output", "mean": 0.01, "low": None, "high": None},
-    ]
-    fig = plotting.paired_intervals(rows, "depth", "Freeze depth")
-    (ax,) = fig.axes
-    assert ax.get_title() == "Freeze depth"
-    assert ax.get_xlabel().startswith("paired difference")
-    assert list(ax.get_yticks()) == [0, 1, 2, 3]
-    assert tick_labels(ax.yaxis) == ["conv1", "conv2", "dense", "output"]
-    assert ax.yaxis_inverted()  # first row on top
-    bars = [container.lines[0] for container in ax.containers]  # the intervals
-    lone = [line for line in ax.lines if line not in bars and line.get_marker() == "o"]
-    assert len(bars) == 3 and len(lone) == 1  # three rows with an interval, one not
-    points = bars + lone
-    assert [list(p.get_xdata()) for p in points] == [[2.0], [-2.0], [0.0], [1.0]]
-    assert [p.get_color() for p in points] == ["C2", "C3", "grey", "grey"]
-    caps = [container.lines[2][0].get_segments()[0] for container in ax.containers]
-    assert [[x for x, _ in segment] for segment in caps] == [
-        [1.0, 3.0],
-        [-3.0, -1.0],
-        [-1.0, 1.0],
-    ]
 
 
 def test_paired_picture_shows_each_seed_and_the_mean_with_its_interval():
