@@ -78,13 +78,13 @@ TINY_PARAMETERS = {
     "batchnorm_seeds": [0],
     "rerun": True,
 }
-# `make run QUICK=1`: the lesson in about a minute. 02 and 03 train tiny models;
-# 04-06 load one seed of the study's records and shorten their live runs. They
-# read the study's base model, not 02's, so they run beside 02 and 03 (LANES).
+# `make run QUICK=1`: the lesson in about a minute. 02 and 03 train tiny models (no
+# reproduction: the study holds none for them); 04-06 load one seed of the study's
+# records, shorten their live runs and read its base model: they run beside (LANES).
 TINY_MODELS = {"epochs": 1, "max_train_samples": 1000}
 SEED_0 = {"seeds": [0], "live_max_epochs": 1}  # of the records; live runs cut short
 QUICK_PARAMETERS = {
-    "02_base_training": {**TINY_MODELS, "reproduction_seeds": [0], "rerun": True},
+    "02_base_training": {**TINY_MODELS, "reproduction_seeds": [0]},
     "03_freeze_and_fine_tune": {
         **TINY_MODELS,
         "fine_tune_epochs": 1,
