@@ -89,8 +89,8 @@ one-python: data
 		--cwd notebooks -k python3 --no-progress-bar -p epochs 1 -p max_train_samples 1000 \
 		-y "reproduction_seeds: [0]" -p rerun True
 
-# QUICK=1 runs two kernels side by side on tiny models: one TensorFlow thread each
-# keeps them from fighting over the cores (median 79 s against 83 s here, 2 cores).
+# QUICK=1 runs three kernels side by side on tiny models: one TensorFlow thread each
+# keeps them from fighting over the cores (79 s against 83 s here with two, 2 cores).
 QUICK_THREADS := TF_NUM_INTRAOP_THREADS=$${TF_NUM_INTRAOP_THREADS:-1} \
 	TF_NUM_INTEROP_THREADS=$${TF_NUM_INTEROP_THREADS:-1}
 run: data  ## The main job: run notebooks 01-06 into build/ (QUICK=1 for a tiny run)

@@ -80,7 +80,7 @@ TINY_PARAMETERS = {
 }
 # `make run QUICK=1`: the lesson in about a minute. 02 and 03 train tiny models (no
 # reproduction: the study holds none for them); 04-06 load one seed of the study's
-# records, shorten their live runs and read its base model: they run beside (LANES).
+# records, shorten their live runs and read its base model: three LANES, side by side.
 TINY_MODELS = {"epochs": 1, "max_train_samples": 1000}
 SEED_0 = {"seeds": [0], "live_max_epochs": 1}  # of the records; live runs cut short
 QUICK_PARAMETERS = {
@@ -97,7 +97,7 @@ QUICK_PARAMETERS = {
     "05_what_transfers": {**SEED_0, "sample_sizes": [10]},
     "06_your_own_data": {**SEED_0, "sample_sizes": [1, None], "batchnorm_seeds": [0]},
 }
-LANES = [NOTEBOOKS[1:3], NOTEBOOKS[:1] + NOTEBOOKS[3:]]
+LANES = [NOTEBOOKS[1:3], [NOTEBOOKS[0], *NOTEBOOKS[3:5]], NOTEBOOKS[5:]]
 # The notebooks whose runs are recorded in results/ (`make study`).
 STUDY = [NOTEBOOKS[1], *NOTEBOOKS[3:]]
 # The README's headline figure: the output of the cell that draws it.

@@ -141,27 +141,27 @@ def test_a_quick_lesson_asks_04_to_06_only_for_recorded_runs():
 
 @pytest.mark.parametrize(
     ("argv", "lanes"),
-    [(["--quick"], 2), (["--quick", "-p", "seeds", "[0]"], 1)],
+    [(["--quick"], 3), (["--quick", "-p", "seeds", "[0]"], 1)],
 )
 def test_quick_runs_lanes_of_recorded_runs_or_tiny_live_runs_in_order(
     argv, lanes, tmp_path, fake_notebooks, monkeypatch
 ):
-    """Alone, --quick gives each notebook its own parameters and runs 02-03 beside
-    the rest; with other parameters the study has no runs for, every notebook
-    gets the tiny live parameters, one after the other."""
+    """Alone, --quick gives each notebook its own parameters and runs three lanes
+    side by side (02 → 03, 01 → 04 → 05, 06); with other parameters the study has
+    no runs for, every notebook gets the tiny live parameters, one after the other."""
     given, together = {}, threading.Barrier(lanes, timeout=30)
 
     def record(name, target, parameters, artifacts, source=None):
         given[name] = parameters
         if name in {lane[0] for lane in run_course.LANES}:
-            together.wait()  # both lanes' first notebooks run at the same time
+            together.wait()  # the lanes' first notebooks run at the same time
         return execute(name, target, parameters, artifacts, source)
 
     execute = run_course.execute
     monkeypatch.setattr(run_course, "execute", record)
     assert run_course.main([*argv, "--build-dir", str(tmp_path / "build")]) == 0
     assert sorted(given) == run_course.NOTEBOOKS
-    if lanes == 2:
+    if lanes == 3:
         assert given == {n: run_course.QUICK_PARAMETERS.get(n, {}) for n in given}
     else:
         assert all(
