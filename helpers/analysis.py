@@ -1,7 +1,4 @@
-"""Reading the study's rows: sizes and seeds checked, rates chosen, paired comparisons
-(outside the code fingerprint: changing them never invalidates a record)."""
-
-from __future__ import annotations
+"""Reading the study's rows (not fingerprinted: a change here keeps every record)."""
 
 from collections.abc import Sequence
 
@@ -13,10 +10,9 @@ from helpers.training import check_count, check_list
 
 
 def check_sizes(name: str, sizes, task: Task, seeds, part: str = "train") -> None:
-    """ValueError unless ``sizes`` are images per class (>= 1; None: all) that the
-    task's ``part`` holds and ``seeds`` are integers >= 0."""
+    """ValueError unless the task's ``part`` holds ``sizes`` images per class (None:
+    all) and ``seeds`` are integers >= 0."""
     pool = min(np.bincount(task.y_train if part == "train" else task.y_val))
-
     def size(_, n):
         if (n is not None or part != "train") and check_count(name, n) > pool:
             raise ValueError(f"the task's {part} part has only {pool} images of "
@@ -33,8 +29,7 @@ def best_rates(rows: Sequence[dict]) -> dict[str, float]:
     return {m: max(r, key=lambda rate: np.mean(r[rate])) for m, r in scores.items()}
 
 def paired_difference(values_a: Sequence[float], values_b: Sequence[float]) -> dict:
-    """Mean of ``a - b`` over paired runs, its 95% t-interval and p-value, and a
-    verdict naming the better side only when the interval excludes zero."""
+    """Mean of paired ``a - b``, 95% t-interval, p-value; a verdict if 0 is outside."""
     if len(values_a) != len(values_b) or not len(values_a):
         raise ValueError(f"{len(values_a)} and {len(values_b)} values; give pairs")
     diffs = np.asarray(values_a, float) - np.asarray(values_b, float)
@@ -52,8 +47,7 @@ def paired_difference(values_a: Sequence[float], values_b: Sequence[float]) -> d
             "verdict": verdict}
 
 def compare(rows: Sequence[dict], a: str, b: str, key: str = "test_accuracy") -> list:
-    """:func:`paired_difference` of methods ``a`` and ``b`` per size (in the order of
-    ``rows``), runs paired by seed; verdicts name the methods."""
+    """:func:`paired_difference` of methods ``a`` and ``b`` per size, paired by seed."""
     table = []
     for n in dict.fromkeys(row["n_per_class"] for row in rows):
         by_seed = {m: {r["seed"]: r[key] for r in rows
@@ -68,8 +62,7 @@ def compare(rows: Sequence[dict], a: str, b: str, key: str = "test_accuracy") ->
     return table
 
 def rates_per_size(tuning: Sequence[dict], sizes, all_size: float) -> dict:
-    """For each of ``sizes``, the :func:`best_rates` of the tuning size nearest on a
-    log scale (None, all the images, counts as ``all_size``)."""
+    """Per size, the :func:`best_rates` of the nearest tuning size (log scale)."""
     chosen = {n: best_rates([r for r in tuning if r["n_per_class"] == n])
               for n in dict.fromkeys(r["n_per_class"] for r in tuning)}
     log = {n: np.log(all_size if n is None else n) for n in [*chosen, *sizes]}
@@ -87,8 +80,7 @@ def holm(table: Sequence[dict], level: float = 0.05) -> list[dict]:
             for i, r in enumerate(table)]
 
 def left_by_patience(curve: Sequence[float], patience: int) -> float:
-    """Validation accuracy lost had early stopping with ``patience`` ended a run to the
-    cap (``curve``): best overall minus best before stopping."""
+    """Validation accuracy a run to the cap (``curve``) loses if stopped by patience."""
     best, waited = 0, 0
     for epoch, value in enumerate(curve):
         if value > curve[best]:
@@ -98,8 +90,7 @@ def left_by_patience(curve: Sequence[float], patience: int) -> float:
     return 0.0
 
 def prediction_interval(values: Sequence[float], level: float = 0.95) -> tuple:
-    """Where one more run falls with probability ``level``, if runs vary as ``values``
-    do (normal, unknown spread): mean ± t·s·√(1 + 1/k)."""
+    """Where one more run falls with probability ``level``: mean ± t·s·√(1 + 1/k)."""
     k, spread = len(values), float(np.std(values, ddof=1))
     half = stats.t.ppf((1 + level) / 2, k - 1) * spread * np.sqrt(1 + 1 / k)
     return float(np.mean(values) - half), float(np.mean(values) + half)

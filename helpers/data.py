@@ -27,7 +27,6 @@ NPZ_NAME = "mnist.npz"
 NPZ_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
-
 class DataIntegrityError(RuntimeError):
     """A data file exists but its content is not the published MNIST."""
 

@@ -1,23 +1,16 @@
 """The check cells of the exercises: each answers in one friendly line, never with a
 traceback: "✓ ..." when the exercise is done, else "Not yet: ..." and what to change."""
 
-from __future__ import annotations
-
-import ast
-import textwrap
-
 import keras
 import numpy as np
 
 from helpers.models import weights_of
 
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"  # nbgrader's markers
 UNFILLED = "a `...` is still there: replace it with your code (see the comments)."
 
-
 def _answer(done: str, *rules) -> None:
-    """Print the message of the first rule ``(test, message)`` whose test (called in
-    order, so later tests may assume earlier ones passed) is true, else ``done``."""
+    """The message of the first rule ``(test, message)`` whose test is true (tests run
+    in order: each may assume the ones before passed), else ``done``."""
     problem = next((message for test, message in rules if test()), None)
     print(f"Not yet: {problem() if callable(problem) else problem}" if problem
           else f"✓ {done}")
@@ -45,8 +38,7 @@ def check_frozen(model, names) -> None:
              f"{', '.join(weighted)}."))
 
 def check_fit(model, history, stop, base, frozen) -> None:
-    """``model`` fitted with validation data and ``stop`` (EarlyStopping on
-    val_accuracy, best weights restored); its layers ``frozen`` still as in ``base``."""
+    """``model`` fit with validation and ``stop``, layers ``frozen`` as in ``base``."""
     _answer("trained with validation and early stopping; the best epoch's weights "
             "are back.",
             (lambda: ... in (stop, history), UNFILLED),
@@ -75,9 +67,8 @@ def check_accuracy(model, accuracy, x, y, floor: float) -> None:
             (lambda: accuracy < floor, lambda: f"{accuracy:.1%} is below {floor:.0%}: "
              "are the features frozen, and did fit run long enough?"))
 
-def check_fine_tuned(model, history, names, before, earlier,
-                     max_rate: float = 1e-4) -> None:
-    """Every layer trainable, recompiled at a rate <= ``max_rate``, fitted on from where
+def check_fine_tuned(model, history, names, before, earlier) -> None:
+    """Every layer trainable, recompiled at a rate <= 1e-4, fitted on from where
     ``earlier`` stopped; the layers ``names`` moved from their weights ``before``."""
     def rate():
         return float(model.optimizer.learning_rate.numpy())
@@ -86,7 +77,7 @@ def check_fine_tuned(model, history, names, before, earlier,
             (lambda: ... in (history, earlier), UNFILLED),
             (lambda: _frozen(model), lambda: f"{', '.join(_frozen(model))} is still "
              "frozen: set `trainable = True`."),
-            (lambda: rate() > max_rate, lambda: f"the rate is {rate():g}: compile "
+            (lambda: rate() > 1e-4, lambda: f"the rate is {rate():g}: compile "
              "again with a small one (say 1e-5), or the first steps undo the copied "
              "features."),
             (lambda: getattr(history, "epoch", [None])[:1] != [len(earlier.epoch)],
@@ -94,28 +85,3 @@ def check_fine_tuned(model, history, names, before, earlier,
              "count on."),
             (lambda: not _moved(model, names, before),
              "the convolutions did not move: compile again after unfreezing."))
-
-def _names(statement) -> list[str]:
-    """What an assignment sets (``_`` left out); nothing for another statement."""
-    targets = statement.targets if isinstance(statement, ast.Assign) else []
-    parts = [e for t in targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])]
-    return [ast.unparse(part) for part in parts if ast.unparse(part) != "_"]
-
-def starter(source: str) -> str:
-    """``source`` with each solution region replaced by its starter: one line per
-    statement, ``name = ...`` for an assignment, else ``...``."""
-    lines, out, region = source.splitlines(), [], None
-    for line in lines:
-        if line.strip() == BEGIN and region is None:
-            region, indent = [], line[: len(line) - len(line.lstrip())]
-        elif line.strip() == END and region is not None:
-            body = ast.parse(textwrap.dedent("\n".join(region)))
-            out += [indent + " = ".join([*_names(s), "..."]) for s in body.body]
-            region = None
-        elif region is not None:
-            region.append(line)
-        else:
-            out.append(line)
-    if region is not None or any(END == line.strip() for line in out):
-        raise ValueError(f"unbalanced {BEGIN!r} / {END!r} in:\n{source}")
-    return "\n".join(out)

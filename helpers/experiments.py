@@ -29,7 +29,6 @@ from helpers.training import LOSS, make_optimizer, set_seed
 STEPS_PER_EPOCH = 32
 MOVING = ("conv1", "conv2", "dense", "output")  # the layers with weights
 
-
 @dataclass(frozen=True)
 class Method:
     """How a run starts: layers copied and frozen (both convolutions: a cached head)."""

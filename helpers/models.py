@@ -8,7 +8,6 @@ import numpy as np
 IMAGE_SHAPE = (28, 28, 1)
 FEATURE_SHAPE = (12, 12, 32)  # the output of "pool" for a 28 x 28 image
 
-
 def _layers(n_classes: int) -> list[keras.layers.Layer]:
     """Fresh layers in order, with fixed names: the same summaries in every session."""
     L = keras.layers
@@ -48,8 +47,7 @@ def build_head(n_classes: int, name: str = "head") -> keras.Sequential:
                             name=name)
 
 def head_of(model: keras.Model, name: str = "head") -> keras.Sequential:
-    """``model``'s own layers after the cache point (weights, dropout seeds shared),
-    on cached features: it trains as ``model`` with frozen features would."""
+    """``model``'s layers after the cache point (as ``model`` with frozen features)."""
     head = [model.get_layer(n) for n in HEAD_LAYERS]
     return keras.Sequential([keras.Input(FEATURE_SHAPE, name="features"), *head],
                             name=name)
@@ -65,8 +63,7 @@ def copy_weights(source: keras.Model, target: keras.Model, names) -> None:
         target.get_layer(name).set_weights(source.get_layer(name).get_weights())
 
 def transfer_model(base: keras.Model, n_classes: int, head: str = "new"):
-    """``base``'s convolutions, unfrozen; ``head="copied"`` also copies ``dense``,
-    and ``output`` when the class count matches (as the original example does)."""
+    """``base``'s convolutions; "copied" also ``dense``, and ``output`` if it fits."""
     if head not in ("new", "copied"):
         raise ValueError(f"head={head!r}; use 'new' or 'copied'")
     model = build_model(n_classes, name=f"transfer_{head}_head")

@@ -1,7 +1,5 @@
 """The course's figures: one idea each, titled, with labelled axes."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -10,8 +8,7 @@ from matplotlib.figure import Figure
 
 
 def image_grid(images: Sequence[np.ndarray], captions: Sequence[str], title: str,
-               columns: int = 8, cmap: str = "gray_r",
-               symmetric: bool = False) -> Figure:
+               columns: int = 8, cmap: str = "gray_r", symmetric: bool = False):
     """Captioned images in rows of ``columns``; ``symmetric`` zero-centres colours."""
     rows = max(1, -(-len(images) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.25),
@@ -31,8 +28,8 @@ def image_grid(images: Sequence[np.ndarray], captions: Sequence[str], title: str
 def learning_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], title: str,
                     chance: float | None = None,
                     marker: tuple[float, str] | None = None) -> Figure:
-    """Accuracy and loss per epoch (validation dashed) of `fit` histories; ``chance``
-    marks guessing, ``marker`` = (epoch, label) a moment such as fine-tuning's start."""
+    """Accuracy and loss per epoch of `fit` histories; ``chance`` marks guessing,
+    ``marker`` = (epoch, label) a moment such as fine-tuning's start."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, key in zip(axes, ("accuracy", "loss"), strict=True):
         for i, (name, history) in enumerate(histories.items()):
@@ -71,8 +68,8 @@ def _interval(ax, position: float, row: dict, horizontal: bool = False) -> None:
 
 def error_curve(comparison: Sequence[dict], a: str, b: str, all_position: float,
                 title: str) -> Figure:
-    """Left, test error of ``a`` and ``b`` per size (None, "all", at ``all_position``);
-    right, their paired difference. Rows from :func:`helpers.experiments.compare`."""
+    """Test error of ``a`` and ``b`` per size (:func:`compare`'s rows), and their
+    paired difference."""
     sizes = [row["n_per_class"] for row in comparison]
     x = [all_position if n is None else n for n in sizes]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -100,8 +97,7 @@ def error_curve(comparison: Sequence[dict], a: str, b: str, all_position: float,
     return fig
 
 def paired_picture(row: dict, runs: Sequence[dict], a: str, b: str) -> Figure:
-    """What a paired 95% interval is: each seed's difference ``a`` − ``b`` (a dot),
-    their mean, and the interval where the mean over many more seeds would lie."""
+    """Each seed's difference ``a`` − ``b`` (a dot), their mean and its 95% interval."""
     by_seed = {m: {r["seed"]: r["test_accuracy"] for r in runs if r["method"] == m}
                for m in (a, b)}
     gaps = [100 * (by_seed[a][s] - by_seed[b][s]) for s in sorted(by_seed[a])]

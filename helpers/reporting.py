@@ -1,19 +1,15 @@
 """Artifacts that notebooks pass on (written whole, checked on load), tables, claims."""
 
-from __future__ import annotations
-
 import ast
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from helpers.data import REPO_ROOT
 
 DEFAULT_ARTIFACTS_DIR = REPO_ROOT / "artifacts"
-
 
 class ArtifactError(RuntimeError):
     """An input made by an earlier notebook is absent, or was made differently."""
@@ -29,15 +25,12 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
     """``write(temporary_path)``, then move it into place: readers never see half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.",
-                               suffix=path.suffix)
-    os.close(fd)
+    tmp = path.with_name(f".{path.stem}-{os.getpid()}{path.suffix}")  # one per process
     try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; results are not
+        write(tmp)
         os.replace(tmp, path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     return path
 
 def save_json(record: dict, path: Path) -> Path:
@@ -92,9 +85,8 @@ def format_table(rows: Sequence[dict], digits: int = 4) -> str:
     return "\n".join("  ".join(v.rjust(w) for v, w in zip(line, widths, strict=True))
                      for line in lines)
 
-def is_default_run(notebook: str, namespace: dict,
-                where: Sequence[str] = ("artifacts_dir", "rerun")) -> bool:
-    """Whether every parameter but ``where`` (where results go) has its value in the
+def is_default_run(notebook: str, namespace: dict) -> bool:
+    """Whether every parameter but artifacts_dir and rerun has its value in the
     parameters cell of ``notebook``.ipynb: the run whose claims the prose makes."""
     path = Path(f"{notebook}.ipynb")
     if not path.is_file():
@@ -105,17 +97,15 @@ def is_default_run(notebook: str, namespace: dict,
     defaults = {node.targets[0].id: ast.literal_eval(node.value)
                 for node in ast.parse("".join(cell["source"])).body
                 if isinstance(node, ast.Assign)}
-    return all(namespace.get(name, ...) == value
-               for name, value in defaults.items() if name not in where)
+    return all(namespace.get(k, ...) == v for k, v in defaults.items()
+               if k not in ("artifacts_dir", "rerun"))
 
 def check_parameters(namespace: dict, spec: str = "", **kinds: str) -> None:
-    """ValueError naming a parameter whose value is not of its kind (``name=kind`` or
-    "name:kind" words in ``spec``): count (>= 1), seed (>= 0), rate, fraction, cap;
-    "counts", "seeds" ... for a list; a trailing "?" also takes None."""
+    """ValueError naming a parameter not of its kind (``name=kind`` or "name:kind" in
+    ``spec``): count, seed, rate, fraction, cap; "counts"... a list; "?": or None."""
     kinds |= dict(word.split(":") for word in spec.split())
     from helpers.data import check_cap, check_fraction
     from helpers.training import check_count, check_list, check_rate
-
     checks = {"count": check_count, "rate": check_rate, "fraction": check_fraction,
               "cap": check_cap, "seed": lambda n, v: check_count(n, v, minimum=0)}
     for name, kind in kinds.items():

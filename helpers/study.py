@@ -1,7 +1,5 @@
 """The runs behind each verdict, recorded in results/; `make study` re-makes them."""
 
-from __future__ import annotations
-
 import ast
 import contextlib
 import datetime
@@ -26,7 +24,6 @@ TRAINING_CODE = ("data.py", "models.py", "training.py", "experiments.py")
 PACKAGES = ("tensorflow", "keras", "numpy", "scipy", "scikit-learn", "joblib")
 PRECISIONS = ("float32", "mixed_bfloat16")
 CONNECT_SECONDS = 20  # a scheduler that does not answer within this is reported
-
 
 class StudyError(RuntimeError):
     """A record is missing, damaged, or made by other code, data or parameters."""
@@ -75,8 +72,7 @@ def _digest(value) -> str:
     return hashlib.sha256(_canonical(value).encode()).hexdigest()[:16]
 
 def settings() -> dict:
-    """How runs execute: $STUDY_JOBS workers (default 1), $STUDY_SCHEDULER (a Dask
-    scheduler's host:port, optional), $STUDY_PRECISION; ValueError names a bad value."""
+    """$STUDY_JOBS (1), $STUDY_SCHEDULER (host:port) and $STUDY_PRECISION, checked."""
     text, scheduler, precision = (os.environ.get(f"STUDY_{name}", "").strip()
                                   for name in ("JOBS", "SCHEDULER", "PRECISION"))
     text, precision = text or "1", precision or "float32"
@@ -111,8 +107,7 @@ class Study:
         self.notebook, self.parameters, self.rerun = notebook, parameters, rerun
 
     def folder(self, writing: bool = False) -> Path:
-        """$COURSE_RESULTS, else results/ to read and artifacts/results/ to write (a
-        learner's re-run never overwrites the committed records)."""
+        """$COURSE_RESULTS, else results/ to read, artifacts/results/ to write."""
         if chosen := os.environ.get("COURSE_RESULTS"):
             return Path(chosen)
         return artifacts_path(None) / "results" if writing else RESULTS_DIR
@@ -120,15 +115,15 @@ class Study:
     def runs(self, name: str, specs: Sequence[dict], run: Callable[[dict], dict], *,
              context: dict, parallel: bool = True,
              describe: Callable[[dict], str] | None = None) -> list[dict]:
-        """One row per spec, in order: recorded, or made by ``run(spec)``; ``context``
-        is what runs depend on besides their spec (base model digest, data)."""
+        """A row per spec, recorded or made by ``run(spec)`` (``context``: what else
+        runs depend on: base model, data)."""
         specs = [json.loads(_canonical(s)) for s in specs]
         context = json.loads(_canonical(context))
         if self.rerun:
             return self._make(name, specs, run, context, parallel, describe)
         return self._load(name, specs, context)
 
-    def run_plan(self, name: str, plan: Plan) -> list[list[dict]]:
+    def run_plan(self, name: str, plan: "Plan") -> list[list[dict]]:
         """The runs in ``plan``, made or loaded as one record; rows listed per sweep."""
         if not plan.asked:
             return []
@@ -141,8 +136,7 @@ class Study:
         return [[next(rows) for _ in specs] for specs, *_ in plan.asked]
 
     def keep_model(self, model, record: dict, name: str) -> None:
-        """Save a model the runs start from beside the records, unless the same weights
-        are there already with the same parameters (the files are left as they are)."""
+        """Save a model runs start from beside the records, unless already there."""
         folder = self.folder(writing=True)
         with contextlib.suppress(OSError, ValueError):
             old = json.loads((folder / f"{name}.json").read_text())
@@ -166,32 +160,26 @@ class Study:
         path = self.path(name)
         record = read_record(path)
         head = record["provenance"]
-        cost = (f"`make study` re-records the study (this part took "
-                f"{minutes(head['wall_seconds'])} on {head['machine']['cpu']}), "
+        took, cpu, cores = (minutes(head["wall_seconds"]), head["machine"]["cpu"],
+                            head["machine"]["cores"])
+        cost = (f"`make study` re-records the study (this part took {took} on {cpu}), "
                 "or set rerun = True in the parameters cell")
-        if head["code_fingerprint"] != code_fingerprint():
-            raise StudyError(
-                f"{_shown(path)} was made by other code (fingerprint "
-                f"{head['code_fingerprint']}, this code {code_fingerprint()}): {cost}.")
-        if head["context"] != context:
-            differ = sorted(k for k in {*context, *head["context"]}
-                            if context.get(k) != head["context"].get(k))
-            raise StudyError(
-                f"{_shown(path)} was made from another base model or data ("
-                + ", ".join(f"{k}: recorded {head['context'].get(k)!r}, here "
-                            f"{context.get(k)!r}" for k in differ) + f"): {cost}.")
+        was = {"code_fingerprint": head["code_fingerprint"], **head["context"]}
+        now = {"code_fingerprint": code_fingerprint(), **context}
+        if differ := [f"{k}: recorded {was.get(k)!r}, here {now.get(k)!r}"
+                      for k in sorted({*was, *now}) if was.get(k) != now.get(k)]:
+            raise StudyError(f"{_shown(path)} was made by other code or from another "
+                             f"base model or data ({', '.join(differ)}): {cost}.")
         recorded = {_digest(row["spec"]): row for row in record["runs"]}
-        missing = [s for s in specs if _digest(s) not in recorded]
-        if missing:
-            raise StudyError(
-                f"{_shown(path)} holds no run for {len(missing)} of the {len(specs)} "
-                f"runs asked for (e.g. {missing[0]}); it was recorded with "
-                f"{_changed(head['parameters'], self.parameters)}: {cost}.")
-        when, jobs, n = head["date"][:10], head["settings"]["jobs"], len(specs)
+        if missing := [s for s in specs if _digest(s) not in recorded]:
+            changed = _changed(head["parameters"], self.parameters)
+            raise StudyError(f"{_shown(path)} holds no run for {len(missing)} of the "
+                             f"{len(specs)} runs asked for (e.g. {missing[0]}); it was "
+                             f"recorded with {changed}: {cost}.")
+        jobs, n = head["settings"]["jobs"], len(specs)
         print(f"{name}: {n} run{'s' * (n > 1)} loaded from {_shown(path)}, recorded "
-              f"{when} on {head['machine']['cpu']} ({head['machine']['cores']} cores, "
-              f"{jobs} job{'s' * (jobs > 1)}), where rerun = True took "
-              f"{minutes(head['wall_seconds'])}")
+              f"{head['date'][:10]} on {cpu} ({cores} cores, {jobs} job"
+              f"{'s' * (jobs > 1)}), where rerun = True took {took}")
         return [_row_of(recorded[_digest(s)]) for s in specs]
 
     def _make(self, name, specs, run, context, parallel, describe) -> list[dict]:
@@ -203,9 +191,9 @@ class Study:
         fixed = {"code_fingerprint": code_fingerprint(), "context": context,
                  "precision": chosen["precision"]}
         keys = [_digest({**fixed, "spec": s}) for s in specs]
-        done, record = _reusable(path, partial, set(keys))
+        done, kept = _reusable(path, partial, keys, self.parameters)
         todo = [s for s, k in zip(specs, keys, strict=True) if k not in done]
-        if not todo and _unchanged(record, keys, self.parameters):
+        if kept:
             print(f"{name}: {len(specs)} of {len(specs)} runs already recorded by "
                   "this code; the record is kept as it is")
             return [_row_of(done[k]) for k in keys]
@@ -279,24 +267,20 @@ def write_record(path: Path, provenance: dict, rows: list[dict]) -> Path:
     text = json.dumps({**body, "digest": _digest(body)}, indent=1, sort_keys=True)
     return write_atomically(path, lambda tmp: tmp.write_text(text + "\n"))
 
-def _reusable(path: Path, partial: Path, wanted: set[str]):
-    """Rows of keys ``wanted`` in the record and log; the record (None if damaged)."""
-    rows, record = {}, None
+def _reusable(path: Path, partial: Path, keys: list[str], parameters: dict):
+    """The rows of ``keys`` in the record and log, and whether the record alone holds
+    them, made with ``parameters`` (it may hold more: a sweep that grows asks again)."""
+    rows, kept = {}, False
     with contextlib.suppress(StudyError):
         record = read_record(path)
-        rows.update({r["key"]: r for r in record["runs"]})
+        rows = {r["key"]: r for r in record["runs"]}
+        kept = (set(keys) <= set(rows) and record["provenance"]["parameters"]
+                == json.loads(_canonical(parameters)))
     if partial.is_file():
         for line in partial.read_text().splitlines():
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 rows[json.loads(line)["key"]] = json.loads(line)
-    return {k: r for k, r in rows.items() if k in wanted}, record
-
-def _unchanged(record: dict | None, keys: list[str], parameters: dict) -> bool:
-    """Whether ``record`` holds these runs, made with these parameters; it may hold
-    more (a sweep that grows, e.g. a widened rate grid, asks for a part again)."""
-    asked = json.loads(_canonical(parameters))
-    return (record is not None and set(keys) <= {r["key"] for r in record["runs"]}
-            and record["provenance"]["parameters"] == asked)
+    return {k: r for k, r in rows.items() if k in keys}, kept
 
 def _call(run: Callable[[dict], dict], spec: dict, precision: str):
     """(spec, row) of one run, timed, under ``precision``; in a worker or here."""

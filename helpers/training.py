@@ -15,7 +15,6 @@ STEPS_PER_EXECUTION = 32
 LOSS = "sparse_categorical_crossentropy"  # integer labels 0..k-1
 OPTIMIZERS = {"adadelta": keras.optimizers.Adadelta, "adam": keras.optimizers.Adam}
 
-
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and Keras, and make TensorFlow's ops deterministic."""
     check_count("seed", seed, minimum=0)

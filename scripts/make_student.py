@@ -1,47 +1,38 @@
 """Write the student edition of the course notebooks (`make student`).
 
-The student edition is every NN_*.ipynb of the source folder (default: the
-committed notebooks/) with the exercise solutions removed and all outputs
-cleared, plus a one-paragraph README.md.  Cells tagged ``solution`` are removed
-(nbconvert's TagRemovePreprocessor, with papermill's ``injected-parameters``);
-nbgrader-style ``### BEGIN/END SOLUTION`` regions become ``...`` starters;
-outputs, execution counts and run metadata are cleared.  Every notebook is
-validated with nbformat before it is written.
-
-The edition is built in a temporary folder next to <out> and replaces <out> as
-a whole only when every notebook succeeded, so a failed run leaves an earlier
-edition untouched.
+Every NN_*.ipynb of the source folder (default: notebooks/) with the cells tagged
+``solution`` removed (nbconvert's TagRemovePreprocessor; papermill's injected
+parameters too), each nbgrader-style ``### BEGIN/END SOLUTION`` region turned into
+its ``...`` starter, and outputs and run metadata cleared; plus a README.md. Each
+notebook is validated; the edition is built beside <out> and replaces it whole only
+when every notebook succeeded.
 
     python scripts/make_student.py [--source DIR] [--out DIR]
 """
 
-from __future__ import annotations
-
 import argparse
+import ast
 import copy
 import shutil
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 import nbformat
 from nbconvert.preprocessors import ClearOutputPreprocessor, TagRemovePreprocessor
 
-from helpers.exercises import starter
-
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "notebooks"
 DEFAULT_OUT = REPO / "build" / "student"
-
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"  # nbgrader's markers
 SOLUTION_TAG = "solution"
-# Cells that never reach a student: the solutions, and the parameters papermill
-# injects when the source is an executed run (build/notebooks/).
+# Never shown to a student: solutions, and the parameters papermill injects into
+# an executed run (build/notebooks/); nor papermill's, JupyterLab's and widgets'
+# records of a run.
 REMOVED_TAGS = {SOLUTION_TAG, "injected-parameters"}
-# Leftovers of an execution: papermill's record, JupyterLab's and nbextensions'
-# run times, widget state.
 NOTEBOOK_METADATA_DROPPED = ("papermill", "widgets")
 CELL_METADATA_DROPPED = ("papermill", "execution", "ExecuteTime")
-
 README = """\
 # Transfer learning with MNIST: student edition
 
@@ -56,10 +47,33 @@ notebooks in the same way), and run them in order, 01 → 06: each notebook read
 what the previous one saved in `artifacts/`.
 """
 
-
 class StudentError(Exception):
     """A problem that stops the edition, with a message meant for the user."""
 
+def _names(statement) -> list[str]:
+    """What an assignment sets (``_`` left out); nothing for another statement."""
+    targets = statement.targets if isinstance(statement, ast.Assign) else []
+    parts = [e for t in targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])]
+    return [ast.unparse(part) for part in parts if ast.unparse(part) != "_"]
+
+def starter(source: str) -> str:
+    """``source`` with each solution region replaced by its starter: one line per
+    statement, ``name = ...`` for an assignment, else ``...``."""
+    out, region = [], None
+    for line in source.splitlines():
+        if line.strip() == BEGIN and region is None:
+            region, indent = [], line[: len(line) - len(line.lstrip())]
+        elif line.strip() == END and region is not None:
+            body = ast.parse(textwrap.dedent("\n".join(region)))
+            out += [indent + " = ".join([*_names(s), "..."]) for s in body.body]
+            region = None
+        elif region is not None:
+            region.append(line)
+        else:
+            out.append(line)
+    if region is not None or any(END == line.strip() for line in out):
+        raise ValueError(f"unbalanced {BEGIN!r} / {END!r} in:\n{source}")
+    return "\n".join(out)
 
 def notebook_paths(source_dir: Path) -> list[Path]:
     """The course's notebooks in ``source_dir`` (NN_*.ipynb), in reading order."""
@@ -68,19 +82,13 @@ def notebook_paths(source_dir: Path) -> list[Path]:
         raise StudentError(f"no notebooks named NN_*.ipynb in {source_dir}")
     return paths
 
-
 def is_solution(cell: nbformat.NotebookNode) -> bool:
-    """True for a cell tagged ``solution``."""
     return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
-
 
 def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of ``nb`` without solutions, outputs or execution leftovers."""
-    nb = copy.deepcopy(nb)
-    resources: dict = {}
     nb, resources = TagRemovePreprocessor(remove_cell_tags=REMOVED_TAGS).preprocess(
-        nb, resources
-    )
+        copy.deepcopy(nb), {})
     nb, resources = ClearOutputPreprocessor().preprocess(nb, resources)
     for key in NOTEBOOK_METADATA_DROPPED:
         nb.metadata.pop(key, None)
@@ -92,20 +100,11 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.source = starter(cell.source)  # solution regions: `...` to fill
     return nb
 
-
 def hidden_untagged(nb: nbformat.NotebookNode) -> list[int]:
-    """Indices of cells whose source is folded in JupyterLab yet not tagged.
-
-    The course folds exactly its solutions; a folded cell without the tag is most
-    likely a solution that would reach the students.
-    """
-    return [
-        index
-        for index, cell in enumerate(nb.cells)
-        if cell.get("metadata", {}).get("jupyter", {}).get("source_hidden")
-        and not is_solution(cell)
-    ]
-
+    """Cells folded in JupyterLab yet not tagged: the course folds exactly its
+    solutions, so such a cell is most likely a solution about to reach students."""
+    return [i for i, cell in enumerate(nb.cells) if not is_solution(cell)
+            and cell.get("metadata", {}).get("jupyter", {}).get("source_hidden")]
 
 def convert(path: Path) -> nbformat.NotebookNode:
     """The student version of the notebook at ``path``, validated."""
@@ -113,19 +112,16 @@ def convert(path: Path) -> nbformat.NotebookNode:
         nb = nbformat.read(path, as_version=4)
     except Exception as error:  # not JSON, not a notebook
         raise StudentError(f"{path}: not a readable notebook: {error}") from error
-    folded = hidden_untagged(nb)
-    if folded:
-        raise StudentError(
-            f"{path}: cell(s) {', '.join(map(str, folded))} are folded "
-            f"(source_hidden) but not tagged '{SOLUTION_TAG}'; tag the solutions"
-        )
+    if folded := hidden_untagged(nb):
+        raise StudentError(f"{path}: cell(s) {', '.join(map(str, folded))} are folded "
+                           f"(source_hidden) but not tagged '{SOLUTION_TAG}'; tag the "
+                           "solutions")
     student = student_notebook(nb)
     try:
         nbformat.validate(student)
     except nbformat.ValidationError as error:
         raise StudentError(f"{path}: not a valid notebook: {error.message}") from error
     return student
-
 
 def replace_folder(built: Path, out: Path) -> None:
     """Put ``built`` where ``out`` is, removing the old ``out`` only afterwards."""
@@ -142,13 +138,9 @@ def replace_folder(built: Path, out: Path) -> None:
     if old is not None:
         shutil.rmtree(old)
 
-
 def student_edition(source_dir: Path, out_dir: Path) -> list[Path]:
-    """Write the student edition of ``source_dir`` to ``out_dir``, replacing it.
-
-    Returns the paths of the student notebooks, in reading order.  Nothing in
-    ``out_dir`` changes unless every notebook converted.
-    """
+    """The student notebooks, in reading order, written to ``out_dir`` (replaced;
+    nothing there changes unless every notebook converted)."""
     sources = notebook_paths(Path(source_dir))
     out = Path(out_dir).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +155,6 @@ def student_edition(source_dir: Path, out_dir: Path) -> list[Path]:
         shutil.rmtree(building, ignore_errors=True)
     return [out / path.name for path in sources]
 
-
 def shorten(path: Path) -> str:
     """``path`` relative to the repository when it is inside it."""
     try:
@@ -171,22 +162,12 @@ def shorten(path: Path) -> str:
     except ValueError:
         return f"{path}/"
 
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=COMMITTED,
-        help="folder of the full notebooks (default: notebooks/)",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=DEFAULT_OUT,
-        help="folder for the student edition, replaced as a whole "
-        "(default: build/student)",
-    )
+    parser.add_argument("--source", type=Path, default=COMMITTED,
+                        help="folder of the full notebooks (default: notebooks/)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the "
+                        "student edition, replaced as a whole (default: build/student)")
     args = parser.parse_args(argv)
     try:
         written = student_edition(args.source, args.out)
@@ -195,12 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for path in written:
         print(f"    {path.name}", flush=True)
-    print(
-        f"Student edition of {shorten(args.source)}: {shorten(args.out)} "
-        f"({len(written)} notebooks and README.md)"
-    )
+    print(f"Student edition of {shorten(args.source)}: {shorten(args.out)} "
+          f"({len(written)} notebooks and README.md)")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

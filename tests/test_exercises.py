@@ -11,16 +11,9 @@ import numpy as np
 import pytest
 
 from helpers.data import load_mnist, make_task
-from helpers.exercises import (
-    BEGIN,
-    END,
-    check_accuracy,
-    check_fine_tuned,
-    check_fit,
-    check_frozen,
-    starter,
-)
+from helpers.exercises import check_accuracy, check_fine_tuned, check_fit, check_frozen
 from helpers.models import CONVOLUTIONS, FEATURE_LAYERS, build_model, weights_of
+from scripts.make_student import BEGIN, END, starter
 
 RNG = np.random.default_rng(0)
 X = RNG.random((40, 28, 28, 1), dtype=np.float32)

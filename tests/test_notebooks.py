@@ -17,9 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.exercises import BEGIN
 from scripts import run_course
-from scripts.make_student import student_edition
+from scripts.make_student import BEGIN, student_edition
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = sorted((REPO / "notebooks").glob("*.ipynb"))

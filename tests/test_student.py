@@ -13,8 +13,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from helpers.exercises import BEGIN, starter
 from scripts import make_student
+from scripts.make_student import BEGIN, starter
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "notebooks"

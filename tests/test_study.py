@@ -128,8 +128,8 @@ def test_other_code_is_refused_naming_make_study(monkeypatch):
     monkeypatch.setattr(study, "code_fingerprint", lambda: "0123456789abcdef")
     with pytest.raises(
         StudyError,
-        match=r"nb/part.json was made by other code .*"
-        r"`make study` .* rerun = True",
+        match=r"nb/part.json was made by other code .*code_fingerprint: recorded "
+        r"'\w+', here '0123456789abcdef'\).*`make study` .* rerun = True",
     ):
         load()
 
