@@ -146,7 +146,6 @@ def select_digits(x: np.ndarray, y: np.ndarray, digits: Sequence[int]):
     return x[mask], lookup[y[mask]].astype(np.uint8)
 
 def class_counts(y: np.ndarray, n_classes: int) -> list[int]:
-    """Number of examples per class label 0..n_classes-1."""
     return np.bincount(y, minlength=n_classes).astype(int).tolist()
 
 def sample_per_class(x: np.ndarray, y: np.ndarray, n_per_class: int, seed: int):
@@ -238,12 +237,10 @@ class Task:
         return len(self.digits)
 
     def sizes(self) -> dict[str, int]:
-        """Number of examples in each part."""
         return {"train": len(self.y_train), "validation": len(self.y_val),
                 "test": len(self.y_test)}
 
     def counts_per_digit(self) -> dict[str, dict[int, int]]:
-        """For each part, the number of examples of each digit."""
         parts = {"train": self.y_train, "validation": self.y_val, "test": self.y_test}
         return {part: dict(zip(self.digits, class_counts(y, self.n_classes),
                                strict=True)) for part, y in parts.items()}

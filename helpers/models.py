@@ -35,7 +35,6 @@ def _check_classes(n_classes) -> int:
     return int(n_classes)
 
 def build_model(n_classes: int, name: str = "cnn") -> keras.Sequential:
-    """The whole CNN for ``n_classes`` classes, freshly initialised."""
     layers = _layers(_check_classes(n_classes))
     return keras.Sequential([keras.Input(IMAGE_SHAPE), *layers], name=name)
 
@@ -58,7 +57,6 @@ def feature_extractor(model: keras.Model) -> keras.Model:
                        name="features")
 
 def copy_weights(source: keras.Model, target: keras.Model, names) -> None:
-    """Copy the weights of the layers ``names`` from ``source`` into ``target``."""
     for name in names:
         target.get_layer(name).set_weights(source.get_layer(name).get_weights())
 

@@ -34,7 +34,6 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
     return path
 
 def save_json(record: dict, path: Path) -> Path:
-    """Write ``record`` as indented JSON, atomically."""
     text = json.dumps(record, indent=2, sort_keys=True) + "\n"
     return write_atomically(path, lambda tmp: tmp.write_text(text))
 
@@ -58,9 +57,8 @@ def load_record(folder: Path, name: str, notebook: str, expected: dict) -> dict:
         raise ArtifactError(f"{path.name} is missing from {folder}. {hint}")
     record = json.loads(path.read_text())
     made_with = record.get("parameters", {})
-    differing = [f"{key}={made_with.get(key)!r}" for key, value in expected.items()
-                 if made_with.get(key) != value]
-    if differing:
+    if differing := [f"{key}={made_with.get(key)!r}" for key, value in expected.items()
+                     if made_with.get(key) != value]:
         raise ArtifactError(f"{path.name} was made with {', '.join(differing)}. {hint}")
     return record
 

@@ -44,25 +44,11 @@ class _SameFString(ast.NodeTransformer):
     """F-strings quoted as Python 3.11's ast.unparse does (3.12 may quote otherwise)."""
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.Name:
-        body = self.inside(node)
+        text = ast.unparse(node)[1:]
+        body = text[3:-3] if text[:3] in ('"""', "'''") else text[1:-1]
         quotes = [q for q in ("'", '"', '"""', "'''") if q not in body]
         quotes.sort(key=lambda q: bool(body) and q[0] == body[-1])
         return ast.Name(id=f"f{quotes[0]}{body}{quotes[0]}")
-
-    def inside(self, node: ast.JoinedStr) -> str:
-        text = ""
-        for part in node.values:
-            if isinstance(part, ast.Constant):
-                text += "".join(c if c.isprintable() and c != "\\" else
-                                c.encode("unicode_escape").decode() for c in part.value
-                                ).replace("{", "{{").replace("}", "}}")
-            else:
-                expr = ast.unparse(self.visit(part.value))
-                text += "{" + (" " if expr.startswith("{") else "") + expr
-                text += "" if part.conversion == -1 else f"!{chr(part.conversion)}"
-                text += ":" + self.inside(part.format_spec) if part.format_spec else ""
-                text += "}"
-        return text
 
 def _canonical(value) -> str:
     """JSON text, keys sorted; NumPy values (what a run may return) as lists."""
@@ -88,7 +74,6 @@ def settings() -> dict:
             "threads_per_run": max(1, (os.cpu_count() or 1) // int(text))}
 
 def machine() -> dict:
-    """The processor model and the number of cores of this machine."""
     info = Path("/proc/cpuinfo")
     lines = info.read_text().splitlines() if info.is_file() else []
     names = [x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")]

@@ -50,7 +50,6 @@ def check_list(name: str, values, check) -> list:
     return list(values)
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    """A fresh optimizer, e.g. ``make_optimizer("adam", 1e-3)``."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer={name!r}; choose one of {sorted(OPTIMIZERS)}")
     return OPTIMIZERS[name](learning_rate=check_rate("learning_rate", learning_rate))

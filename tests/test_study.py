@@ -284,6 +284,8 @@ def _no_seconds(rows):
         ('f"{x!r:>{w}} {{braces}}\\n"', "f'{x!r:>{w}} {{braces}}\\n'"),
         ("f'{ {1: 2}[1]}'", "f'{ {1: 2}[1]}'"),
         ("""f"it's \\"{a}\\"\"""", """f'''it's "{a}"'''"""),
+        ("""f"{'a' if x else 'b'}\"""", """f"{('a' if x else 'b')}\""""),
+        ("""f"{f'{x}'}\"""", """f"{f'{x}'}\""""),
     ],
 )
 def test_the_fingerprint_writes_f_strings_as_python_3_11_on_every_python(
