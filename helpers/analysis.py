@@ -43,8 +43,7 @@ def paired_difference(values_a: Sequence[float], values_b: Sequence[float]) -> d
         low, high, p = float(interval.low), float(interval.high), float(test.pvalue)
     verdict = ("cannot tell (one pair)" if k < 2 else "a better" if low > 0
                else "b better" if high < 0 else "cannot tell")
-    return {"pairs": k, "mean": mean, "low": low, "high": high, "p": p,
-            "verdict": verdict}
+    return dict(pairs=k, mean=mean, low=low, high=high, p=p, verdict=verdict)
 
 def compare(rows: Sequence[dict], a: str, b: str, key: str = "test_accuracy") -> list:
     """:func:`paired_difference` of methods ``a`` and ``b`` per size, paired by seed."""

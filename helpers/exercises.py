@@ -16,8 +16,7 @@ def _answer(done: str, *rules) -> None:
           else f"✓ {done}")
 
 def _frozen(model) -> list[str]:
-    return [layer.name for layer in model.layers
-            if layer.weights and not layer.trainable]
+    return [x.name for x in model.layers if x.weights and not x.trainable]
 
 def _moved(model, names, before) -> bool:
     return any(not np.array_equal(a, b)
@@ -72,7 +71,6 @@ def check_fine_tuned(model, history, names, before, earlier) -> None:
     ``earlier`` stopped; the layers ``names`` moved from their weights ``before``."""
     def rate():
         return float(model.optimizer.learning_rate.numpy())
-
     _answer("every layer fine-tuned at a small rate, its epochs counted on.",
             (lambda: ... in (history, earlier), UNFILLED),
             (lambda: _frozen(model), lambda: f"{', '.join(_frozen(model))} is still "

@@ -102,8 +102,7 @@ def paired_picture(row: dict, runs: Sequence[dict], a: str, b: str) -> Figure:
                for m in (a, b)}
     gaps = [100 * (by_seed[a][s] - by_seed[b][s]) for s in sorted(by_seed[a])]
     fig, ax = plt.subplots(figsize=(8, 2.4))
-    ax.plot(gaps, np.zeros(len(gaps)) + 0.5, "o", color="C0", alpha=0.6,
-            label=f"one seed: {a} − {b} on the same images")
+    ax.plot(gaps, np.zeros(len(gaps)) + 0.5, "o", color="C0", alpha=0.6)
     _interval(ax, 0, row, horizontal=True)
     ax.axvline(0, color="black", lw=1)
     ax.set_yticks([0, 0.5], ["mean, 95% interval", "each seed"])

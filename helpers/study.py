@@ -110,15 +110,15 @@ class Study:
 
     def run_plan(self, name: str, plan: "Plan") -> list[list[dict]]:
         """The runs in ``plan``, made or loaded as one record; rows listed per sweep."""
-        if not plan.asked:
+        if not plan:
             return []
-        (_, run, context, options), *others = plan.asked
+        (_, run, context, options), *others = plan
         same = getattr(run, "args", run)
         if any(o[2] != context or getattr(o[1], "args", o[1]) != same for o in others):
             raise ValueError(f"{name}: the planned sweeps differ in setting; one each")
-        rows = iter(self.runs(name, [s for specs, *_ in plan.asked for s in specs], run,
+        rows = iter(self.runs(name, [s for specs, *_ in plan for s in specs], run,
                               context=context, **options))
-        return [[next(rows) for _ in specs] for specs, *_ in plan.asked]
+        return [[next(rows) for _ in specs] for specs, *_ in plan]
 
     def keep_model(self, model, record: dict, name: str) -> None:
         """Save a model runs start from beside the records, unless already there."""
@@ -208,14 +208,11 @@ class Study:
         partial.unlink(missing_ok=True)
         return [_row_of(r) for r in rows]
 
-class Plan:
+class Plan(list):
     """A stand-in :class:`Study`: notes sweeps' runs for :meth:`Study.run_plan`."""
 
-    def __init__(self):
-        self.asked = []
-
     def runs(self, name: str, specs, run, *, context: dict, **options) -> list:
-        self.asked.append((list(specs), run, context, options))
+        self.append((list(specs), run, context, options))
         return []
 
 def _row_of(row: dict) -> dict:
