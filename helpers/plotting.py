@@ -68,8 +68,8 @@ def _interval(ax, position: float, row: dict, horizontal: bool = False) -> None:
 
 def error_curve(comparison: Sequence[dict], a: str, b: str, all_position: float,
                 title: str) -> Figure:
-    """Test error of ``a`` and ``b`` per size (:func:`compare`'s rows), and their
-    paired difference."""
+    """Test error of ``a`` and ``b`` per size, and their paired difference (rows of
+    :func:`helpers.analysis.compare`)."""
     sizes = [row["n_per_class"] for row in comparison]
     x = [all_position if n is None else n for n in sizes]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))

@@ -8,6 +8,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -46,6 +47,7 @@ class _SameFString(ast.NodeTransformer):
     def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.Name:
         text = ast.unparse(node)[1:]
         body = text[3:-3] if text[:3] in ('"""', "'''") else text[1:-1]
+        body = re.sub(r"(?<!\\)((?:\\\\)*)\\(['\"])", r"\1\2", body)  # 3.13, in specs
         quotes = [q for q in ("'", '"', '"""', "'''") if q not in body]
         quotes.sort(key=lambda q: bool(body) and q[0] == body[-1])
         return ast.Name(id=f"f{quotes[0]}{body}{quotes[0]}")

@@ -1,5 +1,5 @@
-"""helpers.exercises: the check cells answer in one line, and starters keep only
-what the learner must not write."""
+"""helpers.exercises: the check cells answer in one line; and the starters
+(scripts/make_student.py) keep only what the learner must not write."""
 
 from __future__ import annotations
 

