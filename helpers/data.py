@@ -1,7 +1,5 @@
 """MNIST, loaded and verified, split into digit tasks, sampled (`make data` gets it)."""
 
-from __future__ import annotations
-
 import gzip
 import hashlib
 import os
@@ -33,89 +31,50 @@ class DataIntegrityError(RuntimeError):
 class DataUnavailableError(RuntimeError):
     """No source could provide MNIST."""
 
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes (of the decompressed bytes for ``.gz``)."""
-    digest = hashlib.sha256()
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-def verify_file(path: Path, expected: str) -> None:
-    """Raise DataIntegrityError unless ``path`` has the expected SHA-256."""
-    actual = sha256_of(path)
-    if actual != expected:
+def verify_file(path: Path, expected: str) -> bytes:
+    """The bytes of ``path`` (decompressed, for ``.gz``); DataIntegrityError unless
+    their SHA-256 is ``expected``."""
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+        raw = f.read()
+    if (actual := hashlib.sha256(raw).hexdigest()) != expected:
         raise DataIntegrityError(
             f"MNIST file {path} is corrupted or truncated:\n"
             f"  expected SHA-256 {expected}\n  actual   SHA-256 {actual}\n"
             f"It was not used. Delete it and run `make data` to fetch a good copy.")
+    return raw
 
-def parse_idx(path: Path) -> np.ndarray:
-    """An IDX file (raw or .gz) as a uint8 array of the shape its header states."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path} is not an IDX file (bad magic number)")
-    if raw[2] != 0x08:
-        raise ValueError(f"{path}: IDX type 0x{raw[2]:02x} is not unsigned byte (0x08)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path}: truncated inside its header")
-    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape))
-    if len(raw) - header != expected:
-        raise ValueError(f"{path}: header promises {expected} bytes of data for "
-                         f"shape {shape}, file holds {len(raw) - header}")
-    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
-
-def _idx_path(folder: Path, name: str) -> Path | None:
-    found = [p for p in (folder / name, folder / f"{name}.gz") if p.is_file()]
-    return found[0] if found else None
-
-def _load_idx_folder(folder: Path) -> Arrays:
-    paths = {name: _idx_path(folder, name) for name in IDX_SHA256}
-    for name, path in paths.items():
-        verify_file(path, IDX_SHA256[name])
-    arrays = {name: parse_idx(path) for name, path in paths.items()}
-    return ((arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]),
-            (arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]))
-
-def _load_npz(path: Path) -> Arrays:
-    verify_file(path, NPZ_SHA256)
-    with np.load(path) as f:
-        return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+def _idx(raw: bytes) -> np.ndarray:
+    """A verified IDX file's bytes as the uint8 array of the shape its header gives."""
+    shape = np.frombuffer(raw, ">u4", count=raw[3], offset=4)
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * raw[3]).reshape(shape)
 
 def load_local(folder: Path) -> Arrays | None:
-    """Load verified MNIST from a folder, or None when the folder holds none."""
-    if all(_idx_path(folder, name) for name in IDX_SHA256):
-        return _load_idx_folder(folder)
+    """Verified MNIST from a folder (IDX files, raw or .gz, or mnist.npz), or None."""
+    paths = {n: next((p for p in (folder / n, folder / f"{n}.gz") if p.is_file()), None)
+             for n in IDX_SHA256}
+    if all(paths.values()):
+        x = [_idx(verify_file(paths[n], digest)) for n, digest in IDX_SHA256.items()]
+        return (x[0], x[1]), (x[2], x[3])
     if (folder / NPZ_NAME).is_file():
-        return _load_npz(folder / NPZ_NAME)
+        verify_file(folder / NPZ_NAME, NPZ_SHA256)
+        with np.load(folder / NPZ_NAME) as f:
+            return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
     return None
 
 def load_mnist(data_dir: Path | None = None) -> Arrays:
     """Verified uint8 MNIST :data:`Arrays` from ``data_dir`` (data/) or $MNIST_DIR."""
-    data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
-    folders = [data_dir]
-    if os.environ.get("MNIST_DIR"):
-        folders.append(Path(os.environ["MNIST_DIR"]))
+    folders = [Path(DEFAULT_DATA_DIR if data_dir is None else data_dir)]
+    folders += [Path(os.environ["MNIST_DIR"])] if os.environ.get("MNIST_DIR") else []
     for folder in folders:
-        arrays = load_local(folder)
-        if arrays is not None:
+        if (arrays := load_local(folder)) is not None:
             return arrays
-    shown = " or ".join(str(f) for f in folders)
-    raise DataUnavailableError(f"No MNIST in {shown}. Run `make data` first "
-                               "(it fetches and verifies the files).")
+    raise DataUnavailableError(f"No MNIST in {' or '.join(map(str, folders))}. Run "
+                               "`make data` first (it fetches and verifies the files).")
 
 def check_digits(digits: Sequence[int], name: str) -> list[int]:
     """``digits`` as a list, or ValueError unless they are 2+ distinct digits 0-9."""
     if isinstance(digits, str | bytes) or not isinstance(digits, Sequence):
         raise ValueError(f"{name} must be a list of digits, got {digits!r}")
-    if len(digits) == 0:
-        raise ValueError(f"{name} is empty; give 2 or more distinct digits from 0-9")
     bad = [d for d in digits if isinstance(d, bool)
            or not isinstance(d, int | np.integer) or not 0 <= d <= 9]
     if bad:
@@ -124,7 +83,7 @@ def check_digits(digits: Sequence[int], name: str) -> list[int]:
     if repeated:
         raise ValueError(f"{name}={list(digits)!r} repeats {repeated}; no repeats")
     if len(digits) < 2:
-        raise ValueError(f"{name}={list(digits)!r} has one digit; give 2 or more")
+        raise ValueError(f"{name}={list(digits)!r}; give 2 or more distinct digits 0-9")
     return [int(d) for d in digits]
 
 def check_digit_split(source_digits, target_digits) -> tuple[list[int], list[int]]:
@@ -150,10 +109,9 @@ def class_counts(y: np.ndarray, n_classes: int) -> list[int]:
 
 def sample_per_class(x: np.ndarray, y: np.ndarray, n_per_class: int, seed: int):
     """``n_per_class`` examples of every class, drawn without replacement, seeded."""
-    if isinstance(n_per_class, bool) or not isinstance(n_per_class, int | np.integer):
-        raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}")
-    if n_per_class < 1:
-        raise ValueError(f"n_per_class={n_per_class}; it must be 1 or more")
+    if (isinstance(n_per_class, bool) or not isinstance(n_per_class, int | np.integer)
+            or n_per_class < 1):
+        raise ValueError(f"n_per_class={n_per_class!r}; it must be an integer >= 1")
     classes, counts = np.unique(y, return_counts=True)
     smallest = int(counts.min())
     if n_per_class > smallest:
@@ -204,15 +162,7 @@ def check_cap(name: str, value) -> int | None:
 
 def cap_samples(x: np.ndarray, y: np.ndarray, max_samples: int | None, seed: int):
     """Exactly ``max_samples`` examples (or all, for None), class shares kept."""
-    if max_samples is None:
-        return x, y
-    if isinstance(max_samples, bool) or not isinstance(max_samples, int | np.integer):
-        raise ValueError(f"max_train_samples={max_samples!r}; use None or an integer")
-    n_classes = len(np.unique(y))
-    if max_samples < 2 * n_classes:
-        raise ValueError(f"max_train_samples={max_samples} is too small for {n_classes}"
-                         f" classes; use None (all) or at least {2 * n_classes}")
-    if max_samples >= len(y):
+    if check_cap("max_train_samples", max_samples) is None or max_samples >= len(y):
         return x, y
     (_, _), (x_kept, y_kept) = _split_off(x, y, max_samples, seed)
     return x_kept, y_kept

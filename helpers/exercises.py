@@ -13,7 +13,7 @@ def _answer(done: str, *rules) -> None:
     in order: each may assume the ones before passed), else ``done``."""
     problem = next((message for test, message in rules if test()), None)
     print(f"Not yet: {problem() if callable(problem) else problem}" if problem
-          else f"✓ {done}")
+          else f"✓ {done() if callable(done) else done}")
 
 def _frozen(model) -> list[str]:
     return [x.name for x in model.layers if x.weights and not x.trainable]
@@ -71,7 +71,12 @@ def check_fine_tuned(model, history, names, before, earlier) -> None:
     ``earlier`` stopped; the layers ``names`` moved from their weights ``before``."""
     def rate():
         return float(model.optimizer.learning_rate.numpy())
-    _answer("every layer fine-tuned at a small rate, its epochs counted on.",
+    def done():
+        was, now = (h.history.get("val_accuracy") for h in (earlier, history))
+        seen = (f"; validation accuracy: best before {max(was):.4f}, last now "
+                f"{now[-1]:.4f}" if was and now else "")
+        return f"every layer fine-tuned at a small rate, its epochs counted on{seen}."
+    _answer(done,
             (lambda: ... in (history, earlier), UNFILLED),
             (lambda: _frozen(model), lambda: f"{', '.join(_frozen(model))} is still "
              "frozen: set `trainable = True`."),

@@ -1,7 +1,5 @@
 """The course's CNN, the original example's: feature layers, then a head (02, 03)."""
 
-from __future__ import annotations
-
 import keras
 import numpy as np
 

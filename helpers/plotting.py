@@ -109,6 +109,8 @@ def paired_picture(row: dict, runs: Sequence[dict], a: str, b: str) -> Figure:
     size = "all" if row["n_per_class"] is None else row["n_per_class"]
     result = ("excludes zero, so the verdict names a winner" if row["low"] is not None
               and (row["low"] > 0 or row["high"] < 0) else "includes zero: cannot tell")
+    if row["low"] == row["high"] == 0:  # no spread, no difference
+        result = "is zero alone: the runs were identical"
     ax.set(ylim=(-0.5, 1), xlabel="test accuracy points", title=f"{len(gaps)} paired "
            f"seeds at {size} images per digit: the interval {result}")
     ax.grid(alpha=0.3, axis="x")

@@ -147,8 +147,7 @@ class Study:
         path = self.path(name)
         record = read_record(path)
         head = record["provenance"]
-        took, cpu, cores = (minutes(head["wall_seconds"]), head["machine"]["cpu"],
-                            head["machine"]["cores"])
+        took, cpu = minutes(head["wall_seconds"]), head["machine"]["cpu"]
         cost = (f"`make study` re-records the study (this part took {took} on {cpu}), "
                 "or set rerun = True in the parameters cell")
         was = {"code_fingerprint": head["code_fingerprint"], **head["context"]}
@@ -164,9 +163,8 @@ class Study:
                              f"{len(specs)} runs asked for (e.g. {missing[0]}); it was "
                              f"recorded with {changed}: {cost}.")
         jobs, n = head["settings"]["jobs"], len(specs)
-        print(f"{name}: {n} run{'s' * (n > 1)} loaded from {_shown(path)}, recorded "
-              f"{head['date'][:10]} on {cpu} ({cores} cores, {jobs} job"
-              f"{'s' * (jobs > 1)}), where rerun = True took {took}")
+        print(f"{name}: {n} run{'s' * (n > 1)} loaded from {_shown(path)} (made "
+              f"{head['date'][:10]}, {took}, {jobs} job{'s' * (jobs > 1)})")
         return [_row_of(recorded[_digest(s)]) for s in specs]
 
     def _make(self, name, specs, run, context, parallel, describe) -> list[dict]:

@@ -1,7 +1,5 @@
 """What every training shares: seeding, the `fit` settings, timing, parameter checks."""
 
-from __future__ import annotations
-
 import math
 import time
 

@@ -106,6 +106,15 @@ def test_check_fine_tuned(capsys):
     args = (model, history, CONVOLUTIONS, before, earlier)
     done, out = answer(capsys, check_fine_tuned, *args)
     assert done and out.startswith("✓ every layer fine-tuned"), out
+    assert "validation" not in out  # fitted without: nothing to compare
+    before = weights_of(model, CONVOLUTIONS)
+    more = model.fit(X, Y, validation_data=(X, Y), initial_epoch=1, epochs=2, verbose=0)
+    validated = model.fit(X, Y, validation_data=(X, Y), epochs=1, verbose=0)
+    args = (model, more, CONVOLUTIONS, before, validated)
+    done, out = answer(capsys, check_fine_tuned, *args)
+    best = max(validated.history["val_accuracy"])
+    last = more.history["val_accuracy"][-1]
+    assert done and f"best before {best:.4f}, last now {last:.4f}." in out, out
     unfilled = build_model(2)  # never compiled: no optimizer to read
     for history_, earlier_ in ((..., earlier), (history, ...)):
         assert "`...` is still there" in answer(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import random
 import re
 from contextlib import redirect_stdout
@@ -27,6 +28,7 @@ from helpers.experiments import (
     compare,
     draw_sample,
     fit_until_stopped,
+    one_run,
     paired_difference,
     relative_change,
     sweep,
@@ -615,3 +617,20 @@ def test_sweep_prints_one_line_per_run(swept):
     # progress shows validation only: test accuracy is for the result tables
     assert all("best_val_accuracy 0." in line and "test" not in line for line in lines)
     assert all(line.endswith(" left") for line in lines)
+
+
+def test_a_run_in_a_worker_gives_the_row_it_gives_here(base, small_task):
+    """A worker gets the setting pickled, base model as config and weights, and
+    rebuilds it in its first run only: rebuilding draws random numbers, so it
+    must not happen between the seeding and the new layers, or a run's result
+    would depend on the order the runs reach the workers."""
+    setting = Setting(base, small_task, "adam", Budget(2, 2, 16), 20)
+    spec = {"n_per_class": 10, "seed": 3, "method": "scratch", "copied": []}
+    spec |= {"frozen": [], "learning_rate": 1e-2, "optimizer": "adam"}
+    spec |= {"max_epochs": 2, "patience": 2, "batch_size": 16}
+    spec["validation_per_class"] = 20
+    in_worker = pickle.loads(pickle.dumps(setting))
+    rows = [one_run(in_worker, spec), one_run(in_worker, spec), one_run(setting, spec)]
+    for row in rows:
+        row.pop("seconds")
+    assert rows[0] == rows[1] == rows[2]

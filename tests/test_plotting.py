@@ -150,6 +150,9 @@ def test_paired_picture_shows_each_seed_and_the_mean_with_its_interval():
         "cannot tell"
         in plotting.paired_picture(wide, runs, "a", "b").axes[0].get_title()
     )
+    same = {**row, "mean": 0.0, "low": 0.0, "high": 0.0}  # identical runs
+    title = plotting.paired_picture(same, runs, "a", "b").axes[0].get_title()
+    assert "zero alone: the runs were identical" in title
 
 
 # ------------------------------------------------------------------ image_grid

@@ -60,7 +60,7 @@ def test_a_record_is_loaded_as_it_was_made_in_the_order_asked(results, capsys):
     assert load(SPECS[::-1]) == made[::-1]
     printed = capsys.readouterr().out
     assert printed.startswith("part: 6 runs loaded from ")
-    assert re.search(r"\(\d+ cores, 1 job\), where rerun = True took \d+ s", printed)
+    assert re.search(r"nb/part.json \(made \d{4}-\d\d-\d\d, \d+ s, 1 job\)$", printed)
     head = read_record(results / "nb" / "part.json")["provenance"]
     assert head["parameters"] == {"xs": [1, 2, 3]} and head["context"] == CONTEXT
     assert head["code_fingerprint"] == study.code_fingerprint()
