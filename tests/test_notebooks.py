@@ -273,7 +273,8 @@ def test_a_quick_study_interrupted_once_resumes_without_redoing_runs(tmp_path):
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
+        text=True,  # started as `&` or nohup start it: with SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     marker = results / "04_transfer_vs_scratch" / "tuning.json"
     deadline = time.monotonic() + 600
